@@ -1,0 +1,3 @@
+from fauxpilot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""OpenAI's completion routes: /v1/completions, /v1/engines/{engine}/completions, /v1/models."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from fauxpilot.api.convert import (
+    completion_response,
+    new_completion_id,
+    stream_chunk,
+    to_job,
+    usage_chunk,
+)
+from fauxpilot.api.protocol import CompletionRequest, CompletionResponse, ModelCard, ModelList
+from fauxpilot.api.sse import with_done
+from fauxpilot.api.state import AppState, app_state
+from fauxpilot.completion.fim import PreparedPrompt
+from fauxpilot.completion.types import CompletionJob, Usage
+
+router = APIRouter()
+
+T = TypeVar("T")
+CLIENT_CLOSED = 499
+_DISCONNECT_POLL_SECONDS = 0.1
+
+
+class ClientDisconnected(Exception):
+    pass
+
+
+@router.post("/v1/completions", response_model=CompletionResponse)
+@router.post("/v1/engines/{engine}/completions", response_model=CompletionResponse)
+async def create_completion(body: CompletionRequest, request: Request) -> Response:
+    state = app_state(request)
+    state.require_ready()
+    completion_id = new_completion_id()
+    job = to_job(body, completion_id, state.engine.model.vocab_size)
+    prepared = state.service.prepare(job)
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = _stream_chunks(state, job, prepared, completion_id, include_usage)
+        return StreamingResponse(with_done(chunks), media_type="text/event-stream")
+    try:
+        result = await _until_disconnected(request, state.service.complete(job, prepared))
+    except ClientDisconnected:
+        return Response(status_code=CLIENT_CLOSED)
+    response = completion_response(completion_id, state.model_name, result)
+    return JSONResponse(response.model_dump())
+
+
+async def _stream_chunks(
+    state: AppState,
+    job: CompletionJob,
+    prepared: list[PreparedPrompt],
+    completion_id: str,
+    include_usage: bool,
+) -> AsyncIterator[dict[str, Any]]:
+    created = int(time.time())
+    usage = Usage()
+    async for delta in state.service.stream(job, prepared, usage):
+        yield stream_chunk(completion_id, state.model_name, created, delta)
+    if include_usage:
+        yield usage_chunk(completion_id, state.model_name, created, usage)
+
+
+async def _until_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it (and so freeing its sequences) if the client goes away."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_SECONDS)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                raise ClientDisconnected
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+@router.get("/v1/models", response_model=ModelList)
+async def list_models(request: Request) -> ModelList:
+    state = app_state(request)
+    return ModelList(data=[ModelCard(id=state.model_name, created=0)])
+
+
+@router.get("/v1/models/{model_id:path}", response_model=ModelCard)
+async def get_model(model_id: str, request: Request) -> ModelCard:
+    state = app_state(request)
+    return ModelCard(id=state.model_name, created=0)
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    engine_health = app_state(request).engine.health()
+    body = {
+        "status": engine_health.status,
+        "detail": engine_health.detail,
+        "active_requests": engine_health.active_requests,
+        "waiting_requests": engine_health.waiting_requests,
+        "free_slots": engine_health.free_slots,
+        "total_slots": engine_health.total_slots,
+    }
+    return JSONResponse(body, status_code=200 if engine_health.ready else 503)

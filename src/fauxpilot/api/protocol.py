@@ -1,0 +1,151 @@
+"""Request and response models of OpenAI's (legacy) completion API, in OpenAI's field order.
+
+Unknown fields are accepted and ignored: editors send `nwo`, `extra`, `feature_flags`, ...
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+
+MAX_CHOICES = 128
+MAX_STOPS = 16
+MAX_STOP_LENGTH = 512
+TokenId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
+class CompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    model: str | None = None
+    prompt: StrictStr | list[StrictStr] | list[TokenId] | list[list[TokenId]] = ""
+    suffix: str | None = None
+    # Defaults as the original FauxPilot server used them.
+    max_tokens: int | None = Field(16, ge=1)
+    temperature: float | None = Field(0.6, ge=0.0, le=2.0)
+    top_p: float | None = Field(1.0, gt=0.0, le=1.0)
+    n: int = Field(1, ge=1, le=MAX_CHOICES)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    logprobs: int | None = Field(None, ge=0, le=5)
+    echo: bool = False
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = Field(0.0, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(0.0, ge=-2.0, le=2.0)
+    best_of: int | None = Field(None, ge=1, le=20)
+    logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
+    user: str | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1)
+    # Common extension (llama.cpp, vLLM): 0 means off.
+    top_k: int | None = Field(None, ge=0, le=1000)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_empty_list(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError("prompt must not be an empty list")
+        return value
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_limits(cls, value: str | list[str] | None) -> str | list[str] | None:
+        stops = [value] if isinstance(value, str) else value or []
+        if len(stops) > MAX_STOPS:
+            raise ValueError(f"at most {MAX_STOPS} stop sequences are supported")
+        if any(len(stop) > MAX_STOP_LENGTH for stop in stops):
+            raise ValueError(f"a stop sequence may have at most {MAX_STOP_LENGTH} characters")
+        return value
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _logit_bias_keys(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for key in value or {}:
+            if not key.strip().isdigit():
+                raise ValueError(f"logit_bias keys must be token ids, got {key!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _choice_limits(self) -> CompletionRequest:
+        best_of = self.best_of or self.n
+        if best_of < self.n:
+            raise ValueError("best_of must be greater than or equal to n")
+        if self.stream and best_of > self.n:
+            raise ValueError("best_of greater than n cannot be streamed")
+        if len(self.prompt_list()) * best_of > MAX_CHOICES:
+            raise ValueError(f"prompts times best_of (or n) may be at most {MAX_CHOICES}")
+        return self
+
+    def prompt_list(self) -> list[str] | list[list[int]]:
+        prompt = self.prompt
+        if isinstance(prompt, str):
+            return [prompt]
+        strings = [item for item in prompt if isinstance(item, str)]
+        if len(strings) == len(prompt):
+            return strings
+        token_ids = [item for item in prompt if isinstance(item, int)]
+        if len(token_ids) == len(prompt):
+            return [token_ids]
+        return [item for item in prompt if isinstance(item, list)]
+
+    def stop_list(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class Logprobs(BaseModel):
+    tokens: list[str] = Field(default_factory=list)
+    token_logprobs: list[float | None] = Field(default_factory=list)
+    top_logprobs: list[dict[str, float] | None] = Field(default_factory=list)
+    text_offset: list[int] = Field(default_factory=list)
+
+
+class CompletionChoice(BaseModel):
+    text: str
+    index: int
+    logprobs: Logprobs | None = None
+    finish_reason: Literal["stop", "length"] | None = None
+
+
+class UsageInfo(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class CompletionResponse(BaseModel):
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: UsageInfo | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "fauxpilot"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]

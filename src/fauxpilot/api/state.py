@@ -1,0 +1,28 @@
+"""What the routers share: the engine, the completion service and the served model's name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from fauxpilot.completion.service import CompletionService
+from fauxpilot.engine.base import Engine, EngineNotReady
+
+
+@dataclass
+class AppState:
+    engine: Engine
+    service: CompletionService
+    model_name: str
+
+    def require_ready(self) -> None:
+        health = self.engine.health()
+        if not health.ready:
+            raise EngineNotReady(f"the model is not ready ({health.status}) {health.detail}")
+
+
+def app_state(request: Request) -> AppState:
+    state = request.app.state.fauxpilot
+    assert isinstance(state, AppState)
+    return state

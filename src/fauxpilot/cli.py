@@ -1,0 +1,174 @@
+"""The `fauxpilot` command: serve, complete, models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from fauxpilot.completion.service import CompletionService
+from fauxpilot.completion.types import CompletionJob
+from fauxpilot.engine.base import SamplingParams
+from fauxpilot.engine.llamacpp import LlamaCppEngine
+from fauxpilot.engine.llamacpp_model import LoadOptions
+from fauxpilot.models.catalog import CATALOG, UnknownModelError, find_entry
+from fauxpilot.models.pull import PullError, pull
+from fauxpilot.models.resolve import ResolvedModel, resolve_model
+from fauxpilot.models.store import ModelFileError, ModelStore
+from fauxpilot.settings import Settings
+
+log = logging.getLogger("fauxpilot")
+
+
+def build_engine(settings: Settings, model: ResolvedModel) -> LlamaCppEngine:
+    options = LoadOptions(
+        threads=settings.threads,
+        context_per_slot=settings.context_length,
+        slots=settings.slots,
+        batch_size=settings.batch_size,
+        gpu_layers=settings.gpu_layers,
+        main_gpu=settings.main_gpu,
+        tensor_split=tuple(settings.tensor_split_values()),
+    )
+    return LlamaCppEngine(model.name, model.path, model.family, options, settings.max_waiting)
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per Settings field; unset flags fall back to env vars and defaults."""
+    for name, field in Settings.model_fields.items():
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            default=None,
+            help=f"{field.description} (env FAUXPILOT_{name.upper()})",
+        )
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    given = {
+        name: value
+        for name in Settings.model_fields
+        if (value := getattr(args, name, None)) is not None
+    }
+    return Settings(**given)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from fauxpilot.api import create_app
+
+    settings = _settings_from(args)
+    model = resolve_model(settings.model, ModelStore(settings.home))
+    engine = build_engine(settings, model)
+    app = create_app(engine, model.name)
+    log.info("FauxPilot will listen on http://%s:%d", settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    settings = _settings_from(args)
+    settings = settings.model_copy(update={"slots": 1})
+    model = resolve_model(settings.model, ModelStore(settings.home))
+    engine = build_engine(settings, model)
+    engine.start()
+    try:
+        job = CompletionJob(
+            request_id="cli",
+            prompts=[args.text],
+            suffix=args.suffix,
+            max_tokens=args.max_tokens,
+            sampling=SamplingParams(temperature=args.temperature),
+            stop=tuple(args.stop or ()),
+        )
+        service = CompletionService(engine)
+        result = asyncio.run(service.complete(job, service.prepare(job)))
+    finally:
+        engine.close()
+    sys.stdout.write(result.choices[0].text + "\n")
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    store = ModelStore(_settings_from(args).home)
+    for entry in CATALOG:
+        state = store.state(entry)
+        status = "verified" if state.verified else "installed" if state.exists else "-"
+        marker = "*" if entry.default else " "
+        sys.stdout.write(f"{marker} {entry.name:<22} {status:<10} {entry.description}\n")
+    sys.stdout.write(f"(* default; files in {store.models_dir})\n")
+    return 0
+
+
+def cmd_models_pull(args: argparse.Namespace) -> int:
+    store = ModelStore(_settings_from(args).home)
+    path = pull(store, find_entry(args.name), force=args.force)
+    sys.stdout.write(f"{path}\n")
+    return 0
+
+
+def cmd_models_verify(args: argparse.Namespace) -> int:
+    store = ModelStore(_settings_from(args).home)
+    names = [args.name] if args.name else [e.name for e in CATALOG if store.state(e).exists]
+    for name in names:
+        path = store.verify(find_entry(name), force_hash=True)
+        sys.stdout.write(f"ok {name} {path}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fauxpilot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the completion server")
+    _add_settings_flags(serve)
+    serve.set_defaults(handler=cmd_serve)
+
+    complete = commands.add_parser("complete", help="complete TEXT once, without a server")
+    complete.add_argument("text")
+    complete.add_argument("--suffix", default=None, help="code after the cursor (FIM)")
+    complete.add_argument("--max-tokens", type=int, default=64)
+    complete.add_argument("--temperature", type=float, default=0.0)
+    complete.add_argument("--stop", action="append", help="stop sequence (repeatable)")
+    _add_settings_flags(complete)
+    complete.set_defaults(handler=cmd_complete)
+
+    models = commands.add_parser("models", help="list, pull and verify models")
+    model_commands = models.add_subparsers(dest="models_command", required=True)
+    listing = model_commands.add_parser("list", help="the catalog and what is installed")
+    listing.set_defaults(handler=cmd_models_list)
+    pulling = model_commands.add_parser("pull", help="fetch and verify a catalog model")
+    pulling.add_argument("name")
+    pulling.add_argument("--force", action="store_true", help="fetch again even if present")
+    pulling.set_defaults(handler=cmd_models_pull)
+    verify = model_commands.add_parser("verify", help="re-hash installed models")
+    verify.add_argument("name", nargs="?")
+    verify.set_defaults(handler=cmd_models_verify)
+    for sub in (listing, pulling, verify):
+        sub.add_argument("--home", default=None, help="model home (env FAUXPILOT_HOME)")
+    return parser
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("llama-cpp-python").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level: Any = getattr(args, "log_level", None) or "info"
+    _configure_logging(str(level))
+    try:
+        return int(args.handler(args))
+    except (ModelFileError, PullError, UnknownModelError, ValidationError) as error:
+        log.error("%s", error)
+        return 2

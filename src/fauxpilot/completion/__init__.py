@@ -1,0 +1,1 @@
+"""The completion domain: request -> prompt -> stream of text. Engine-agnostic, HTTP-free."""

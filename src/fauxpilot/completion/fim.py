@@ -1,0 +1,108 @@
+"""Prompt building: plain prompts and fill-in-the-middle, driven by the family's data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fauxpilot.completion.context import keep_head, keep_tail, keep_tail_tokens, split_budget
+from fauxpilot.engine.base import Tokenizer
+from fauxpilot.models.catalog import PromptFamily
+
+
+class PromptTooLongError(ValueError):
+    """max_tokens leaves no room for any prompt in the context."""
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    tokens: list[int]
+    text: str  # the prompt text the model saw (after trimming), for echo
+    trimmed: bool
+
+
+@dataclass(frozen=True)
+class FimTokens:
+    prefix: int
+    suffix: int
+    middle: int
+
+
+def fim_tokens(tokenizer: Tokenizer, family: PromptFamily) -> FimTokens | None:
+    """The family's FIM tokens as ids, or None when the model cannot fill in the middle."""
+    if not family.supports_fim:
+        return None
+    ids = [
+        tokenizer.special_token_id(text)
+        for text in (family.fim_prefix, family.fim_suffix, family.fim_middle)
+        if text is not None
+    ]
+    if len(ids) != 3 or None in ids:
+        return None
+    prefix, suffix, middle = (int(token) for token in ids if token is not None)
+    return FimTokens(prefix, suffix, middle)
+
+
+def _leading(tokenizer: Tokenizer) -> list[int]:
+    return [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
+
+
+def room_for_prompt(context_length: int, max_tokens: int, overhead: int) -> int:
+    budget = context_length - max_tokens - overhead
+    if budget < 1:
+        raise PromptTooLongError(
+            f"This model's context is {context_length} tokens; max_tokens {max_tokens} plus "
+            f"{overhead} prompt-format tokens leave no room for a prompt. Lower max_tokens "
+            f"to at most {context_length - overhead - 1}."
+        )
+    return budget
+
+
+def build_plain(
+    tokenizer: Tokenizer, prompt: str, context_length: int, max_tokens: int
+) -> PreparedPrompt:
+    """A raw prompt; special-token text in it is honoured (clients may template FIM)."""
+    lead = _leading(tokenizer)
+    budget = room_for_prompt(context_length, max_tokens, len(lead))
+    tokens = tokenizer.tokenize(prompt, special=True)
+    if len(tokens) <= budget:
+        return PreparedPrompt(lead + tokens, prompt, trimmed=False)
+    fitted = keep_tail(tokenizer, prompt, tokens, budget)
+    return PreparedPrompt(lead + fitted.tokens, fitted.text, trimmed=True)
+
+
+def build_from_tokens(
+    tokenizer: Tokenizer, tokens: list[int], context_length: int, max_tokens: int
+) -> PreparedPrompt:
+    budget = room_for_prompt(context_length, max_tokens, 0)
+    kept = keep_tail_tokens(tokens, budget)
+    text = b"".join(tokenizer.piece(token) for token in kept).decode("utf-8", "replace")
+    return PreparedPrompt(kept, text, trimmed=len(kept) < len(tokens))
+
+
+def build_fim(
+    tokenizer: Tokenizer,
+    fim: FimTokens,
+    prefix: str,
+    suffix: str,
+    context_length: int,
+    max_tokens: int,
+) -> PreparedPrompt:
+    """`<prefix-token> P <suffix-token> S <middle-token>`, trimmed to fit around the cursor."""
+    lead = _leading(tokenizer)
+    budget = room_for_prompt(context_length, max_tokens, len(lead) + 3)
+    prefix_tokens = tokenizer.tokenize(prefix, special=False)
+    suffix_tokens = tokenizer.tokenize(suffix, special=False)
+    keep_prefix, keep_suffix = split_budget(len(prefix_tokens), len(suffix_tokens), budget)
+    kept_prefix = keep_tail(tokenizer, prefix, prefix_tokens, keep_prefix)
+    kept_suffix = keep_head(tokenizer, suffix, suffix_tokens, keep_suffix)
+    tokens = [
+        *lead,
+        fim.prefix,
+        *kept_prefix.tokens,
+        fim.suffix,
+        *kept_suffix.tokens,
+        fim.middle,
+    ]
+    return PreparedPrompt(
+        tokens, kept_prefix.text, trimmed=kept_prefix.trimmed or kept_suffix.trimmed
+    )

@@ -1,0 +1,248 @@
+"""The completion service: a CompletionJob in, choices (whole or as deltas) out."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+
+from fauxpilot.completion.detok import Utf8Stream, piece_text
+from fauxpilot.completion.fim import (
+    PreparedPrompt,
+    build_fim,
+    build_from_tokens,
+    build_plain,
+    fim_tokens,
+)
+from fauxpilot.completion.merge import merge_streams
+from fauxpilot.completion.stopping import Piece, StopAssembler
+from fauxpilot.completion.types import (
+    Choice,
+    ChoiceDelta,
+    CompletionJob,
+    CompletionResult,
+    LogprobEntry,
+    Usage,
+)
+from fauxpilot.engine.base import (
+    Engine,
+    FinishEvent,
+    GenerationRequest,
+    TokenEvent,
+)
+
+
+class CompletionService:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def _stop_token_ids(self) -> frozenset[int]:
+        tokenizer = self._engine.tokenizer
+        family_ids = {
+            token_id
+            for text in self._engine.model.family.end_tokens
+            if (token_id := tokenizer.special_token_id(text)) is not None
+        }
+        return tokenizer.end_token_ids | family_ids
+
+    def prepare(self, job: CompletionJob) -> list[PreparedPrompt]:
+        """Token prompts for every prompt of the job; raises PromptTooLongError."""
+        tokenizer = self._engine.tokenizer
+        context = self._engine.model.context_length
+        fim = fim_tokens(tokenizer, self._engine.model.family) if job.suffix else None
+        prepared = []
+        for prompt in job.prompts:
+            if isinstance(prompt, list):
+                prepared.append(build_from_tokens(tokenizer, prompt, context, job.max_tokens))
+            elif fim is not None and job.suffix:
+                prepared.append(
+                    build_fim(tokenizer, fim, prompt, job.suffix, context, job.max_tokens)
+                )
+            else:
+                prepared.append(build_plain(tokenizer, prompt, context, job.max_tokens))
+        return prepared
+
+    def stream(
+        self, job: CompletionJob, prepared: list[PreparedPrompt], usage: Usage
+    ) -> AsyncIterator[ChoiceDelta]:
+        """Deltas of all n choices of all prompts, interleaved as they are generated."""
+        usage.prompt_tokens += sum(len(prompt.tokens) for prompt in prepared)
+        streams = [
+            self._choice_deltas(job, prompt, prompt_index * job.n + choice, usage, job.logprobs)
+            for prompt_index, prompt in enumerate(prepared)
+            for choice in range(job.n)
+        ]
+        return merge_streams(streams)
+
+    async def complete(
+        self, job: CompletionJob, prepared: list[PreparedPrompt]
+    ) -> CompletionResult:
+        usage = Usage(prompt_tokens=sum(len(prompt.tokens) for prompt in prepared))
+        # best_of > n: generate best_of candidates, keep the n most likely.
+        scored = job.logprobs if job.best_of == job.n else max(job.logprobs or 0, 0)
+        groups = await asyncio.gather(
+            *(
+                self._candidates(job, prompt, prompt_index, usage, scored)
+                for prompt_index, prompt in enumerate(prepared)
+            )
+        )
+        choices = [choice for group in groups for choice in group]
+        return CompletionResult(choices=choices, usage=usage)
+
+    async def _candidates(
+        self,
+        job: CompletionJob,
+        prompt: PreparedPrompt,
+        prompt_index: int,
+        usage: Usage,
+        logprobs: int | None,
+    ) -> list[Choice]:
+        candidates = await asyncio.gather(
+            *(
+                _collect(
+                    self._choice_deltas(
+                        job, prompt, prompt_index * job.best_of + number, usage, logprobs
+                    )
+                )
+                for number in range(job.best_of)
+            )
+        )
+        if job.best_of > job.n:
+            candidates = sorted(candidates, key=lambda c: c.cumulative_logprob, reverse=True)
+        kept = candidates[: job.n]
+        for offset, choice in enumerate(kept):
+            choice.index = prompt_index * job.n + offset
+            if job.logprobs is None:
+                choice.logprobs = None
+        return kept
+
+    async def _choice_deltas(
+        self,
+        job: CompletionJob,
+        prompt: PreparedPrompt,
+        index: int,
+        usage: Usage,
+        logprobs: int | None,
+    ) -> AsyncGenerator[ChoiceDelta, None]:
+        request = self._generation_request(job, prompt, index, logprobs)
+        decoder = _ChoiceDecoder(job, index, logprobs is not None)
+        if job.echo and not request.prompt_logprobs:
+            yield decoder.echo(prompt.text, [])
+        finish_reason = "length"
+        async with aclosing(self._engine.generate(request)) as events:
+            async for event in events:
+                if isinstance(event, FinishEvent):
+                    finish_reason = event.reason
+                    usage.cached_tokens += event.cached_tokens
+                    break
+                if event.is_prompt:
+                    decoder.prompt_event(event)
+                    continue
+                if decoder.echo_pending:
+                    yield decoder.echo(prompt.text, decoder.prompt_entries)
+                usage.completion_tokens += 1
+                delta = decoder.token(event)
+                if delta is not None:
+                    yield delta
+                if decoder.stops.stopped:
+                    finish_reason = "stop"
+                    break
+        if decoder.echo_pending:
+            yield decoder.echo(prompt.text, decoder.prompt_entries)
+        yield decoder.finish(finish_reason)
+
+    def _generation_request(
+        self, job: CompletionJob, prompt: PreparedPrompt, index: int, logprobs: int | None
+    ) -> GenerationRequest:
+        sampling = job.sampling
+        if sampling.seed is not None and index:
+            sampling = dataclasses.replace(sampling, seed=sampling.seed + index)
+        return GenerationRequest(
+            request_id=f"{job.request_id}-{index}",
+            prompt_tokens=prompt.tokens,
+            max_tokens=job.max_tokens,
+            sampling=sampling,
+            stop_token_ids=self._stop_token_ids(),
+            top_logprobs=logprobs,
+            prompt_logprobs=job.echo and logprobs is not None,
+        )
+
+
+class _ChoiceDecoder:
+    """Per-choice state: bytes -> text, stop strings, logprob entries with offsets."""
+
+    def __init__(self, job: CompletionJob, index: int, with_logprobs: bool) -> None:
+        self.stops: StopAssembler[LogprobEntry | None] = StopAssembler(job.stop)
+        self._utf8 = Utf8Stream()
+        self._prompt_utf8 = Utf8Stream()
+        self._with_logprobs = with_logprobs
+        self.echo_pending = job.echo
+        self.prompt_entries: list[LogprobEntry] = []
+        self._offset = 0
+        self._index = index
+
+    def echo(self, text: str, entries: list[LogprobEntry]) -> ChoiceDelta:
+        self.echo_pending = False
+        self._offset = len(text)
+        logprobs = entries if self._with_logprobs else None
+        return ChoiceDelta(self._index, text, logprobs, None)
+
+    def prompt_event(self, event: TokenEvent) -> None:
+        text = self._prompt_utf8.push(event.piece)
+        offset = sum(len(entry.text) for entry in self.prompt_entries)
+        self.prompt_entries.append(_entry(text, event, offset))
+
+    def token(self, event: TokenEvent) -> ChoiceDelta | None:
+        text = self._utf8.push(event.piece)
+        entry = _entry(text, event, 0) if self._with_logprobs else None
+        return self._delta(self.stops.push(text, entry))
+
+    def finish(self, reason: str) -> ChoiceDelta:
+        pieces: list[Piece[LogprobEntry | None]] = []
+        if not self.stops.stopped:
+            tail = self._utf8.flush()
+            if tail:
+                pieces += self.stops.push(tail, None)
+            pieces += self.stops.flush()
+        delta = self._delta(pieces) or ChoiceDelta(
+            self._index, "", [] if self._with_logprobs else None
+        )
+        delta.finish_reason = reason
+        return delta
+
+    def _delta(self, pieces: list[Piece[LogprobEntry | None]]) -> ChoiceDelta | None:
+        if not pieces:
+            return None
+        entries: list[LogprobEntry] = []
+        for piece in pieces:
+            if piece.payload is not None:
+                entries.append(
+                    dataclasses.replace(piece.payload, text=piece.text, offset=self._offset)
+                )
+            self._offset += len(piece.text)
+        text = "".join(piece.text for piece in pieces)
+        return ChoiceDelta(self._index, text, entries if self._with_logprobs else None)
+
+
+def _entry(text: str, event: TokenEvent, offset: int) -> LogprobEntry:
+    top = {piece_text(alt.piece): alt.logprob for alt in event.top}
+    return LogprobEntry(text=text, logprob=event.logprob, top=top, offset=offset)
+
+
+async def _collect(deltas: AsyncIterator[ChoiceDelta]) -> Choice:
+    choice = Choice(index=0)
+    texts: list[str] = []
+    entries: list[LogprobEntry] = []
+    with_logprobs = False
+    async for delta in deltas:
+        texts.append(delta.text)
+        if delta.logprobs is not None:
+            with_logprobs = True
+            entries.extend(delta.logprobs)
+        if delta.finish_reason is not None:
+            choice.finish_reason = delta.finish_reason
+    choice.text = "".join(texts)
+    choice.logprobs = entries if with_logprobs else None
+    choice.cumulative_logprob = sum(entry.logprob or 0.0 for entry in entries)
+    return choice

@@ -1,0 +1,63 @@
+"""What the completion domain takes and gives; no HTTP, no engine internals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fauxpilot.engine.base import SamplingParams
+
+
+@dataclass(frozen=True)
+class CompletionJob:
+    request_id: str
+    prompts: list[str] | list[list[int]]
+    max_tokens: int
+    suffix: str | None = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    stop: tuple[str, ...] = ()
+    logprobs: int | None = None
+    echo: bool = False
+    n: int = 1
+    best_of: int = 1
+
+
+@dataclass(frozen=True)
+class LogprobEntry:
+    text: str
+    logprob: float | None
+    top: dict[str, float]
+    offset: int = 0
+
+
+@dataclass
+class ChoiceDelta:
+    index: int
+    text: str
+    logprobs: list[LogprobEntry] | None = None
+    finish_reason: str | None = None
+
+
+@dataclass
+class Choice:
+    index: int
+    text: str = ""
+    logprobs: list[LogprobEntry] | None = None
+    finish_reason: str | None = None
+    cumulative_logprob: float = 0.0
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class CompletionResult:
+    choices: list[Choice]
+    usage: Usage

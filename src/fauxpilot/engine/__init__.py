@@ -1,0 +1,1 @@
+"""Engines run models; they know nothing about HTTP."""

@@ -1,0 +1,132 @@
+"""The engine boundary: what the completion layer may ask of a model runner."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fauxpilot.models.catalog import PromptFamily
+
+
+class EngineError(RuntimeError):
+    """The engine could not run a request (not a client mistake)."""
+
+
+class EngineNotReady(EngineError):
+    """The model is still loading or failed to load."""
+
+
+class EngineOverloaded(EngineError):
+    """Too many requests are waiting."""
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    request_id: str
+    prompt_tokens: list[int]
+    max_tokens: int
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    stop_token_ids: frozenset[int] = frozenset()
+    top_logprobs: int | None = None  # None: no logprobs; k >= 0: sampled token plus top k
+    prompt_logprobs: bool = False  # logprobs of every prompt token (echo + logprobs)
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token_id: int
+    piece: bytes
+    logprob: float
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """One generated (or, with prompt_logprobs, one scored prompt) token."""
+
+    token_id: int
+    piece: bytes
+    logprob: float | None = None
+    top: tuple[TokenLogprob, ...] = ()
+    is_prompt: bool = False
+
+
+@dataclass(frozen=True)
+class FinishEvent:
+    reason: str  # "stop" (end token) or "length" (max_tokens or context full)
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+
+
+EngineEvent = TokenEvent | FinishEvent
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: str
+    context_length: int  # tokens one request may use (prompt + completion)
+    vocab_size: int
+    family: PromptFamily
+
+
+@dataclass(frozen=True)
+class Health:
+    ready: bool
+    status: str  # "loading", "ok", "failed"
+    detail: str = ""
+    active_requests: int = 0
+    waiting_requests: int = 0
+    free_slots: int = 0
+    total_slots: int = 0
+
+
+class Tokenizer(Protocol):
+    def tokenize(self, text: str, *, special: bool) -> list[int]: ...
+
+    def piece(self, token_id: int) -> bytes: ...
+
+    def special_token_id(self, text: str) -> int | None: ...
+
+    @property
+    def bos_token_id(self) -> int | None: ...
+
+    @property
+    def end_token_ids(self) -> frozenset[int]: ...
+
+
+class Engine(Protocol):
+    @property
+    def model(self) -> ModelInfo: ...
+
+    @property
+    def tokenizer(self) -> Tokenizer: ...
+
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[EngineEvent, None]:
+        """Stream events for one sequence; closing the iterator early aborts it."""
+        ...
+
+    async def abort(self, request_id: str) -> None: ...
+
+    def health(self) -> Health: ...
+
+    def start(self) -> None:
+        """Load the model (blocking); health() is ready afterwards."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,329 @@
+"""Continuous batching over KV slots, run on the engine's own thread.
+
+Every step builds one batch: the next token of every decoding sequence plus chunks of the
+prompts still being read, so newcomers join between steps and long prompts do not stall the
+streams already running. Each slot remembers which tokens its KV cache holds; a new request
+takes the free slot sharing the longest prefix with it and computes only the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from fauxpilot.engine.base import (
+    EngineError,
+    EngineEvent,
+    EngineOverloaded,
+    FinishEvent,
+    GenerationRequest,
+    TokenEvent,
+    TokenLogprob,
+)
+from fauxpilot.engine.sampling import (
+    Logits,
+    LogProbs,
+    adjust_logits,
+    log_softmax,
+    new_rng,
+    sample,
+    top_logprobs,
+)
+
+log = logging.getLogger(__name__)
+
+# Prompt chunks that need logits at every position (echo with logprobs) stay small, since
+# llama.cpp keeps a vocabulary-sized row per position.
+PROMPT_LOGPROBS_CHUNK = 32
+
+Emit = Callable[[EngineEvent | BaseException], None]
+
+
+class Decoder(Protocol):
+    """What the scheduler needs of a model (LlamaModel, or a fake in tests)."""
+
+    batch_capacity: int
+    context_per_slot: int
+
+    def forget(self, seq_id: int, keep: int) -> bool: ...
+
+    def decode(self, entries: list[tuple[int, int, int, bool]]) -> None: ...
+
+    def logits(self, batch_index: int) -> Logits: ...
+
+    def piece(self, token_id: int) -> bytes: ...
+
+
+@dataclass
+class Slot:
+    seq_id: int
+    tokens: list[int] = field(default_factory=list)  # what this slot's KV cache holds
+    busy: bool = False
+    last_used: float = 0.0
+
+
+@dataclass
+class Sequence:
+    request: GenerationRequest
+    emit: Emit
+    cancelled: bool = False
+    slot: Slot | None = None
+    prompt_pos: int = 0
+    cached: int = 0
+    generated: int = 0
+    pending_token: int | None = None
+    counts: Counter[int] = field(default_factory=Counter)
+    rng: np.random.Generator = field(default_factory=lambda: new_rng(None))
+
+    @property
+    def prefilling(self) -> bool:
+        return self.prompt_pos < len(self.request.prompt_tokens)
+
+
+def common_prefix_length(left: list[int], right: list[int]) -> int:
+    length = 0
+    for a, b in zip(left, right, strict=False):
+        if a != b:
+            break
+        length += 1
+    return length
+
+
+class Scheduler:
+    def __init__(self, model: Decoder, slots: int, max_waiting: int) -> None:
+        self._model = model
+        self._slots = [Slot(seq_id) for seq_id in range(slots)]
+        self._max_waiting = max_waiting
+        self._inbox: deque[Sequence] = deque()
+        self._active: list[Sequence] = []
+        self._wakeup = threading.Condition()
+        self._stopping = False
+
+    # --- called from other threads -------------------------------------------------------
+
+    def submit(self, sequence: Sequence) -> None:
+        with self._wakeup:
+            if len(self._inbox) >= self._max_waiting:
+                raise EngineOverloaded(
+                    f"{len(self._inbox)} requests are already waiting; try again shortly"
+                )
+            sequence.rng = new_rng(sequence.request.sampling.seed)
+            self._inbox.append(sequence)
+            self._wakeup.notify()
+
+    def cancel(self, sequence: Sequence) -> None:
+        with self._wakeup:
+            sequence.cancelled = True
+            self._wakeup.notify()
+
+    def stop(self) -> None:
+        with self._wakeup:
+            self._stopping = True
+            self._wakeup.notify()
+
+    def counts(self) -> tuple[int, int, int]:
+        """(active, waiting, free slots); a snapshot, read without stopping the loop."""
+        free = sum(1 for slot in self._slots if not slot.busy)
+        return len(self._active), len(self._inbox), free
+
+    # --- the engine thread ---------------------------------------------------------------
+
+    def run(self) -> None:
+        while True:
+            with self._wakeup:
+                while not self._stopping and not self._inbox and not self._active:
+                    self._wakeup.wait()
+                if self._stopping:
+                    break
+            try:
+                self.step()
+            except Exception as error:
+                log.exception("engine step failed")
+                self._fail_active(error)
+        self._fail_active(EngineError("the engine is shutting down"))
+        with self._wakeup:
+            waiting, self._inbox = list(self._inbox), deque()
+        for sequence in waiting:
+            _deliver(sequence, EngineError("the engine is shutting down"))
+
+    def step(self) -> None:
+        self._admit()
+        self._reap_cancelled()
+        if not self._active:
+            return
+        entries, outputs = self._build_batch()
+        if not entries:
+            return
+        self._model.decode(entries)
+        for sequence, batch_index, prompt_index in outputs:
+            if sequence.cancelled:
+                continue
+            logits = self._model.logits(batch_index)
+            if prompt_index is not None:
+                self._emit_prompt_logprob(sequence, logits, prompt_index)
+            else:
+                self._sample_next(sequence, logits)
+
+    def _admit(self) -> None:
+        while True:
+            with self._wakeup:
+                free = [slot for slot in self._slots if not slot.busy]
+                if not self._inbox or not free:
+                    return
+                sequence = self._inbox.popleft()
+            if sequence.cancelled:
+                continue
+            try:
+                self._assign_slot(sequence, free)
+            except EngineError as error:
+                _deliver(sequence, error)
+                continue
+            self._active.append(sequence)
+
+    def _assign_slot(self, sequence: Sequence, free: list[Slot]) -> None:
+        prompt = sequence.request.prompt_tokens
+        if not prompt:
+            raise EngineError("the prompt has no tokens")
+        if len(prompt) >= self._model.context_per_slot:
+            raise EngineError(
+                f"prompt of {len(prompt)} tokens does not fit a slot of "
+                f"{self._model.context_per_slot}"
+            )
+        slot = max(free, key=lambda s: (common_prefix_length(s.tokens, prompt), -s.last_used))
+        keep = min(common_prefix_length(slot.tokens, prompt), len(prompt) - 1)
+        if sequence.request.prompt_logprobs:
+            keep = 0
+        if not self._model.forget(slot.seq_id, keep):
+            keep = 0
+        slot.tokens = slot.tokens[:keep]
+        slot.busy = True
+        sequence.slot = slot
+        sequence.prompt_pos = keep
+        sequence.cached = keep
+        if sequence.request.prompt_logprobs:
+            first = prompt[0]
+            _deliver(sequence, TokenEvent(first, self._model.piece(first), None, (), True))
+
+    def _reap_cancelled(self) -> None:
+        for sequence in [s for s in self._active if s.cancelled]:
+            self._release(sequence)
+
+    def _build_batch(
+        self,
+    ) -> tuple[list[tuple[int, int, int, bool]], list[tuple[Sequence, int, int | None]]]:
+        entries: list[tuple[int, int, int, bool]] = []
+        # (sequence, batch index, prompt index scored there or None for "sample next")
+        outputs: list[tuple[Sequence, int, int | None]] = []
+        for sequence in self._active:
+            if sequence.pending_token is None or sequence.slot is None:
+                continue
+            slot = sequence.slot
+            outputs.append((sequence, len(entries), None))
+            entries.append((sequence.pending_token, len(slot.tokens), slot.seq_id, True))
+            slot.tokens.append(sequence.pending_token)
+            sequence.pending_token = None
+        for sequence in self._active:
+            room = self._model.batch_capacity - len(entries)
+            if room <= 0:
+                break
+            if sequence.prefilling:
+                self._add_prompt_chunk(sequence, room, entries, outputs)
+        return entries, outputs
+
+    def _add_prompt_chunk(
+        self,
+        sequence: Sequence,
+        room: int,
+        entries: list[tuple[int, int, int, bool]],
+        outputs: list[tuple[Sequence, int, int | None]],
+    ) -> None:
+        assert sequence.slot is not None
+        prompt = sequence.request.prompt_tokens
+        scored = sequence.request.prompt_logprobs
+        size = min(room, len(prompt) - sequence.prompt_pos)
+        if scored:
+            size = min(size, PROMPT_LOGPROBS_CHUNK)
+        slot = sequence.slot
+        for position in range(sequence.prompt_pos, sequence.prompt_pos + size):
+            last = position == len(prompt) - 1
+            if last:
+                outputs.append((sequence, len(entries), None))
+            elif scored:
+                outputs.append((sequence, len(entries), position + 1))
+            entries.append((prompt[position], position, slot.seq_id, last or scored))
+            slot.tokens.append(prompt[position])
+        sequence.prompt_pos += size
+
+    def _emit_prompt_logprob(self, sequence: Sequence, logits: Logits, index: int) -> None:
+        token = sequence.request.prompt_tokens[index]
+        logprobs = log_softmax(logits)
+        top = self._top(logprobs, sequence.request.top_logprobs or 0)
+        event = TokenEvent(token, self._model.piece(token), float(logprobs[token]), top, True)
+        _deliver(sequence, event)
+
+    def _sample_next(self, sequence: Sequence, logits: Logits) -> None:
+        request = sequence.request
+        adjusted = adjust_logits(logits, request.sampling, sequence.counts)
+        token = sample(adjusted, request.sampling, sequence.rng)
+        if token in request.stop_token_ids:
+            self._finish(sequence, "stop")
+            return
+        logprob: float | None = None
+        top: tuple[TokenLogprob, ...] = ()
+        if request.top_logprobs is not None:
+            logprobs = log_softmax(logits)
+            logprob = float(logprobs[token])
+            top = self._top(logprobs, request.top_logprobs)
+        sequence.generated += 1
+        sequence.counts[token] += 1
+        _deliver(sequence, TokenEvent(token, self._model.piece(token), logprob, top))
+        assert sequence.slot is not None
+        context_full = len(sequence.slot.tokens) + 1 >= self._model.context_per_slot
+        if sequence.generated >= request.max_tokens or context_full:
+            self._finish(sequence, "length")
+        else:
+            sequence.pending_token = token
+
+    def _top(self, logprobs: LogProbs, k: int) -> tuple[TokenLogprob, ...]:
+        return tuple(
+            TokenLogprob(token, self._model.piece(token), value)
+            for token, value in top_logprobs(logprobs, k)
+        )
+
+    def _finish(self, sequence: Sequence, reason: str) -> None:
+        event = FinishEvent(
+            reason=reason,
+            prompt_tokens=len(sequence.request.prompt_tokens),
+            completion_tokens=sequence.generated,
+            cached_tokens=sequence.cached,
+        )
+        _deliver(sequence, event)
+        self._release(sequence)
+
+    def _release(self, sequence: Sequence) -> None:
+        if sequence in self._active:
+            self._active.remove(sequence)
+        if sequence.slot is not None:
+            sequence.slot.busy = False
+            sequence.slot.last_used = time.monotonic()
+            sequence.slot = None
+
+    def _fail_active(self, error: BaseException) -> None:
+        for sequence in list(self._active):
+            if sequence.slot is not None:
+                self._model.forget(sequence.slot.seq_id, 0)
+                sequence.slot.tokens = []
+            _deliver(sequence, error)
+            self._release(sequence)
+
+
+def _deliver(sequence: Sequence, event: EngineEvent | BaseException) -> None:
+    if not sequence.cancelled:
+        sequence.emit(event)

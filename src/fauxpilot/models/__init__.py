@@ -1,0 +1,1 @@
+"""Model catalog, on-disk store and pulling of model files."""

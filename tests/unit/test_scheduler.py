@@ -1,0 +1,180 @@
+"""The batching scheduler against a fake decoder whose KV cache is a list per sequence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fauxpilot.engine.base import (
+    EngineOverloaded,
+    FinishEvent,
+    GenerationRequest,
+    SamplingParams,
+    TokenEvent,
+)
+from fauxpilot.engine.scheduler import Scheduler, Sequence
+
+VOCAB = 50
+END = 0
+
+
+class FakeDecoder:
+    """Next token = hash of the sequence's whole cached context, so mixing sequences shows."""
+
+    def __init__(self, slots: int, batch_capacity: int = 8, context: int = 64) -> None:
+        self.batch_capacity = batch_capacity
+        self.context_per_slot = context
+        self.cache: dict[int, list[int]] = {seq: [] for seq in range(slots)}
+        self.decoded_tokens = 0
+        self._rows: list[np.ndarray] = []
+
+    def forget(self, seq_id: int, keep: int) -> bool:
+        del self.cache[seq_id][keep:]
+        return True
+
+    def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        self._rows = []
+        for token, position, seq_id, wants in entries:
+            assert position == len(self.cache[seq_id]), "positions must be contiguous"
+            self.cache[seq_id].append(token)
+            self.decoded_tokens += 1
+            row = np.zeros(VOCAB, dtype=np.float32)
+            row[1 + sum(self.cache[seq_id]) * 7 % (VOCAB - 1)] = 5.0
+            self._rows.append(row if wants else np.full(VOCAB, np.nan, dtype=np.float32))
+
+    def logits(self, batch_index: int) -> np.ndarray:
+        row = self._rows[batch_index]
+        assert not np.isnan(row).any(), "logits read where none were asked for"
+        return row
+
+    def piece(self, token_id: int) -> bytes:
+        return bytes([65 + token_id % 26])
+
+
+def request(name: str, prompt: list[int], max_tokens: int = 6) -> GenerationRequest:
+    return GenerationRequest(
+        request_id=name,
+        prompt_tokens=prompt,
+        max_tokens=max_tokens,
+        sampling=SamplingParams(temperature=0.0),
+        stop_token_ids=frozenset({END}),
+    )
+
+
+def finished(events: list[object]) -> bool:
+    return bool(events) and isinstance(events[-1], FinishEvent)
+
+
+def run(scheduler: Scheduler, sequences: list[Sequence], events: dict[str, list[object]]) -> None:
+    for sequence in sequences:
+        scheduler.submit(sequence)
+    for _ in range(200):
+        scheduler.step()
+        if all(finished(events[s.request.request_id]) for s in sequences):
+            return
+    raise AssertionError("sequences did not finish")
+
+
+def make(name: str, prompt: list[int], events: dict[str, list[object]], **kw: int) -> Sequence:
+    events[name] = []
+    return Sequence(request(name, prompt, **kw), events[name].append)
+
+
+def tokens_of(events: list[object]) -> list[int]:
+    return [event.token_id for event in events if isinstance(event, TokenEvent)]
+
+
+def test_batched_greedy_equals_solo() -> None:
+    prompts = {"a": [3, 4, 5, 6, 7, 8, 9, 10, 11, 12], "b": [5, 5], "c": [9, 8, 7, 6, 5]}
+    solo: dict[str, list[int]] = {}
+    for name, prompt in prompts.items():
+        events: dict[str, list[object]] = {}
+        run(Scheduler(FakeDecoder(1), 1, 8), [make(name, prompt, events)], events)
+        solo[name] = tokens_of(events[name])
+    events = {}
+    batched = [make(name, prompt, events) for name, prompt in prompts.items()]
+    run(Scheduler(FakeDecoder(3), 3, 8), batched, events)
+    assert {name: tokens_of(events[name]) for name in prompts} == solo
+    assert all(len(tokens) == 6 for tokens in solo.values())
+
+
+def test_next_request_reuses_the_slot_with_the_longest_prefix() -> None:
+    decoder = FakeDecoder(2, batch_capacity=64)
+    scheduler = Scheduler(decoder, 2, 8)
+    events: dict[str, list[object]] = {}
+    run(
+        scheduler,
+        [make("one", list(range(1, 30)), events), make("two", list(range(40, 45)), events)],
+        events,
+    )
+    before = decoder.decoded_tokens
+    run(scheduler, [make("three", [*range(1, 30), 33], events)], events)
+    finish = events["three"][-1]
+    assert isinstance(finish, FinishEvent)
+    assert finish.cached_tokens == 29
+    # only the new prompt token and the generated ones were computed
+    assert decoder.decoded_tokens - before == 1 + 5
+
+
+def test_identical_prompt_recomputes_only_its_last_token() -> None:
+    decoder = FakeDecoder(1, batch_capacity=64)
+    scheduler = Scheduler(decoder, 1, 8)
+    events: dict[str, list[object]] = {}
+    run(scheduler, [make("one", [1, 2, 3, 4], events)], events)
+    run(scheduler, [make("again", [1, 2, 3, 4], events)], events)
+    assert tokens_of(events["one"]) == tokens_of(events["again"])
+    finish = events["again"][-1]
+    assert isinstance(finish, FinishEvent) and finish.cached_tokens == 3
+
+
+def test_long_prompts_are_prefilled_in_chunks_beside_running_decodes() -> None:
+    decoder = FakeDecoder(2, batch_capacity=4)
+    scheduler = Scheduler(decoder, 2, 8)
+    events: dict[str, list[object]] = {}
+    short = make("short", [1, 2], events, max_tokens=20)
+    scheduler.submit(short)
+    scheduler.step()
+    long = make("long", list(range(1, 40)), events)
+    scheduler.submit(long)
+    produced_during_prefill = 0
+    while long.prefilling:
+        before = len(tokens_of(events["short"]))
+        scheduler.step()
+        produced_during_prefill += len(tokens_of(events["short"])) - before
+    assert produced_during_prefill >= 9  # the short stream advanced on every step
+
+
+def test_cancelled_sequence_frees_its_slot() -> None:
+    decoder = FakeDecoder(1)
+    scheduler = Scheduler(decoder, 1, 8)
+    events: dict[str, list[object]] = {}
+    first = make("first", [1, 2, 3], events, max_tokens=50)
+    scheduler.submit(first)
+    scheduler.step()
+    scheduler.step()
+    scheduler.cancel(first)
+    waiting = make("waiting", [4, 5], events)
+    run(scheduler, [waiting], events)
+    assert isinstance(events["waiting"][-1], FinishEvent)
+    assert scheduler.counts() == (0, 0, 1)
+    assert not any(isinstance(event, FinishEvent) for event in events["first"])
+
+
+def test_end_token_finishes_with_stop() -> None:
+    class EndingDecoder(FakeDecoder):
+        def logits(self, batch_index: int) -> np.ndarray:
+            row = np.zeros(VOCAB, dtype=np.float32)
+            row[END] = 1.0
+            return row
+
+    events: dict[str, list[object]] = {}
+    run(Scheduler(EndingDecoder(1), 1, 8), [make("e", [1], events)], events)
+    assert events["e"] == [FinishEvent("stop", 1, 0, 0)]
+
+
+def test_full_queue_is_refused() -> None:
+    scheduler = Scheduler(FakeDecoder(1), 1, max_waiting=1)
+    events: dict[str, list[object]] = {}
+    scheduler.submit(make("a", [1], events))
+    with pytest.raises(EngineOverloaded):
+        scheduler.submit(make("b", [1], events))
