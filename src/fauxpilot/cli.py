@@ -11,11 +11,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fauxpilot.bench import cli as bench_cli
 from fauxpilot.completion.service import CompletionService
-from fauxpilot.completion.types import CompletionJob
+from fauxpilot.completion.types import CompletionJob, CompletionOptions
 from fauxpilot.engine.base import SamplingParams
 from fauxpilot.engine.llamacpp import LlamaCppEngine
 from fauxpilot.engine.llamacpp_model import LoadOptions
+from fauxpilot.evaluation import cli as eval_cli
 from fauxpilot.models.catalog import CATALOG, UnknownModelError, find_entry
 from fauxpilot.models.pull import PullError, pull
 from fauxpilot.models.resolve import ResolvedModel, resolve_model
@@ -66,7 +68,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings_from(args)
     model = resolve_model(settings.model, ModelStore(settings.home))
     engine = build_engine(settings, model)
-    app = create_app(engine, model.name)
+    options = CompletionOptions(
+        fim_line_in_middle=settings.fim_line_in_middle, typeahead=settings.typeahead
+    )
+    app = create_app(engine, model.name, options)
     log.info("FauxPilot will listen on http://%s:%d", settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
     return 0
@@ -152,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=cmd_models_verify)
     for sub in (listing, pulling, verify):
         sub.add_argument("--home", default=None, help="model home (env FAUXPILOT_HOME)")
+    bench_cli.register(commands)
+    eval_cli.register(commands)
     return parser
 
 

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     max_waiting: int = Field(
         64, ge=1, le=10000, description="requests that may wait for a slot before 503"
     )
+    fim_line_in_middle: bool = Field(
+        True, description="put the typed part of the cursor's line after the FIM middle token"
+    )
+    typeahead: bool = Field(
+        True, description="serve the rest of the last suggestion when the user types it"
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
 
     def tensor_split_values(self) -> list[float]:

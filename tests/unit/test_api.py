@@ -166,7 +166,7 @@ def test_n_and_prompt_lists_index_choices(client: TestClient, engine: FakeEngine
 
 
 def test_suffix_builds_a_fim_prompt(client: TestClient, engine: FakeEngine) -> None:
-    client.post("/v1/completions", json={"prompt": "a", "suffix": "b", "max_tokens": 2})
+    client.post("/v1/completions", json={"prompt": "a\n", "suffix": "b", "max_tokens": 2})
     assert engine.requests[-1].prompt_tokens[0] == 1  # <|fim_prefix|>
     assert engine.requests[-1].prompt_tokens[-1] == 3  # <|fim_middle|>
 
@@ -256,3 +256,18 @@ def test_unknown_route_is_a_404_in_openai_shape(client: TestClient) -> None:
     response = client.get("/v1/nothing")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_typeahead_answers_from_the_last_suggestion(client: TestClient, engine: FakeEngine) -> None:
+    engine.queue_output("return a + b\n")
+    body = {"prompt": "def add(a, b):\n    ", "suffix": "\n", "max_tokens": 20, "temperature": 0}
+    first = client.post("/v1/completions", json=body).json()
+    assert first["choices"][0]["text"] == "return a + b\n"
+    calls = len(engine.requests)
+    body["prompt"] += "ret"
+    second = client.post("/v1/completions", json=body).json()
+    assert second["choices"][0]["text"] == "urn a + b\n"
+    assert len(engine.requests) == calls  # the model was not run again
+    body["stream"] = True
+    streamed = sse_events(client.post("/v1/completions", json=body))
+    assert "".join(event["choices"][0]["text"] for event in streamed[:-1]) == "urn a + b\n"

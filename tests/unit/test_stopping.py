@@ -1,5 +1,5 @@
 from fauxpilot.completion.detok import Utf8Stream
-from fauxpilot.completion.stopping import StopAssembler
+from fauxpilot.completion.stopping import StopAssembler, suffix_repeat_rule
 
 
 def feed(stops: list[str], pieces: list[str]) -> tuple[str, bool, list[int]]:
@@ -67,3 +67,23 @@ def test_utf8_stream_flushes_broken_bytes_as_replacement() -> None:
     stream = Utf8Stream()
     assert stream.push(b"a\xe2\x82") == "a"
     assert stream.flush() == "\ufffd"
+
+
+def test_repeating_the_suffix_first_line_stops_and_keeps_the_newline() -> None:
+    rule = suffix_repeat_rule("        if distance < threshold:\n            return True\n")
+    assert rule is not None
+    assembler: StopAssembler[int] = StopAssembler([rule])
+    pieces = ["        distance = abs(a - b)", "\n        if distance", " < threshold:", "\n  x"]
+    out = "".join(p.text for piece in pieces for p in assembler.push(piece, 0))
+    assert assembler.stopped
+    assert out == "        distance = abs(a - b)\n"
+
+
+def test_suffix_rule_needs_the_whole_line() -> None:
+    rule = suffix_repeat_rule("\n\n    return x\n")
+    assert rule is not None and rule.text == "\n    return x\n"
+    assembler: StopAssembler[int] = StopAssembler([rule])
+    for piece in ["a = 1\n    return x + 1\n", "b"]:
+        assembler.push(piece, 0)
+    assert not assembler.stopped
+    assert suffix_repeat_rule("\n  \n") is None

@@ -17,6 +17,7 @@ from fauxpilot.api import editors, openai
 from fauxpilot.api.errors import install_error_handlers
 from fauxpilot.api.state import AppState
 from fauxpilot.completion.service import CompletionService
+from fauxpilot.completion.types import CompletionOptions
 from fauxpilot.engine.base import Engine
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,13 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(engine: Engine, model_name: str, *, load_in_background: bool = True) -> FastAPI:
+def create_app(
+    engine: Engine,
+    model_name: str,
+    options: CompletionOptions | None = None,
+    *,
+    load_in_background: bool = True,
+) -> FastAPI:
     """The HTTP app around an engine; the lifespan loads the model and closes it."""
 
     @asynccontextmanager
@@ -65,7 +72,7 @@ def create_app(engine: Engine, model_name: str, *, load_in_background: bool = Tr
             await asyncio.to_thread(engine.close)
 
     app = FastAPI(title="FauxPilot", version=__version__, lifespan=lifespan)
-    app.state.fauxpilot = AppState(engine, CompletionService(engine), model_name)
+    app.state.fauxpilot = AppState(engine, CompletionService(engine, options), model_name)
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(editors.router)

@@ -90,7 +90,7 @@ def completion_response(
                 text=choice.text,
                 index=choice.index,
                 logprobs=logprobs_json(choice.logprobs),
-                finish_reason=choice.finish_reason,  # type: ignore[arg-type]
+                finish_reason=choice.finish_reason,
             )
             for choice in result.choices
         ],
@@ -105,7 +105,7 @@ def stream_chunk(
         text=delta.text,
         index=delta.index,
         logprobs=logprobs_json(delta.logprobs),
-        finish_reason=delta.finish_reason,  # type: ignore[arg-type]
+        finish_reason=delta.finish_reason,
     )
     return {
         "id": completion_id,

@@ -79,6 +79,12 @@ def build_from_tokens(
     return PreparedPrompt(kept, text, trimmed=len(kept) < len(tokens))
 
 
+def split_cursor_line(prefix: str) -> tuple[str, str]:
+    """The prefix up to the start of the cursor's line, and the typed part of that line."""
+    cut = prefix.rfind("\n") + 1
+    return prefix[:cut], prefix[cut:]
+
+
 def build_fim(
     tokenizer: Tokenizer,
     fim: FimTokens,
@@ -86,14 +92,26 @@ def build_fim(
     suffix: str,
     context_length: int,
     max_tokens: int,
+    *,
+    line_in_middle: bool = False,
 ) -> PreparedPrompt:
-    """`<prefix-token> P <suffix-token> S <middle-token>`, trimmed to fit around the cursor."""
+    """`<prefix-token> P <suffix-token> S <middle-token>`, trimmed to fit around the cursor.
+
+    With `line_in_middle`, the typed part of the cursor's line goes after the middle token,
+    as if the model had written it: each keystroke then only appends to the prompt, so the
+    KV cache of everything before it (suffix included) stays valid.
+    """
     lead = _leading(tokenizer)
     budget = room_for_prompt(context_length, max_tokens, len(lead) + 3)
-    prefix_tokens = tokenizer.tokenize(prefix, special=False)
+    head, line = split_cursor_line(prefix) if line_in_middle else (prefix, "")
+    line_tokens = tokenizer.tokenize(line, special=False) if line else []
+    if len(line_tokens) > budget // 4:  # a huge line (minified code): keep the plain layout
+        head, line, line_tokens = prefix, "", []
+    budget -= len(line_tokens)
+    head_tokens = tokenizer.tokenize(head, special=False)
     suffix_tokens = tokenizer.tokenize(suffix, special=False)
-    keep_prefix, keep_suffix = split_budget(len(prefix_tokens), len(suffix_tokens), budget)
-    kept_prefix = keep_tail(tokenizer, prefix, prefix_tokens, keep_prefix)
+    keep_prefix, keep_suffix = split_budget(len(head_tokens), len(suffix_tokens), budget)
+    kept_prefix = keep_tail(tokenizer, head, head_tokens, keep_prefix)
     kept_suffix = keep_head(tokenizer, suffix, suffix_tokens, keep_suffix)
     tokens = [
         *lead,
@@ -102,7 +120,8 @@ def build_fim(
         fim.suffix,
         *kept_suffix.tokens,
         fim.middle,
+        *line_tokens,
     ]
     return PreparedPrompt(
-        tokens, kept_prefix.text, trimmed=kept_prefix.trimmed or kept_suffix.trimmed
+        tokens, kept_prefix.text + line, trimmed=kept_prefix.trimmed or kept_suffix.trimmed
     )

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+from dataclasses import dataclass
 
 from fauxpilot.completion.detok import Utf8Stream, piece_text
 from fauxpilot.completion.fim import (
@@ -16,11 +17,13 @@ from fauxpilot.completion.fim import (
     fim_tokens,
 )
 from fauxpilot.completion.merge import merge_streams
-from fauxpilot.completion.stopping import Piece, StopAssembler
+from fauxpilot.completion.stopping import Piece, StopAssembler, StopRule, suffix_repeat_rule
+from fauxpilot.completion.typeahead import TypeaheadCache
 from fauxpilot.completion.types import (
     Choice,
     ChoiceDelta,
     CompletionJob,
+    CompletionOptions,
     CompletionResult,
     LogprobEntry,
     Usage,
@@ -34,8 +37,10 @@ from fauxpilot.engine.base import (
 
 
 class CompletionService:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, options: CompletionOptions | None = None) -> None:
         self._engine = engine
+        self._options = options or CompletionOptions()
+        self._typeahead = TypeaheadCache()
 
     def _stop_token_ids(self) -> frozenset[int]:
         tokenizer = self._engine.tokenizer
@@ -57,7 +62,15 @@ class CompletionService:
                 prepared.append(build_from_tokens(tokenizer, prompt, context, job.max_tokens))
             elif fim is not None and job.suffix:
                 prepared.append(
-                    build_fim(tokenizer, fim, prompt, job.suffix, context, job.max_tokens)
+                    build_fim(
+                        tokenizer,
+                        fim,
+                        prompt,
+                        job.suffix,
+                        context,
+                        job.max_tokens,
+                        line_in_middle=self._options.fim_line_in_middle,
+                    )
                 )
             else:
                 prepared.append(build_plain(tokenizer, prompt, context, job.max_tokens))
@@ -68,6 +81,10 @@ class CompletionService:
     ) -> AsyncIterator[ChoiceDelta]:
         """Deltas of all n choices of all prompts, interleaved as they are generated."""
         usage.prompt_tokens += sum(len(prompt.tokens) for prompt in prepared)
+        hit = self._typeahead_hit(job)
+        if hit is not None:
+            usage.completion_tokens += hit.completion_tokens
+            return _single(hit.delta)
         streams = [
             self._choice_deltas(job, prompt, prompt_index * job.n + choice, usage, job.logprobs)
             for prompt_index, prompt in enumerate(prepared)
@@ -79,6 +96,11 @@ class CompletionService:
         self, job: CompletionJob, prepared: list[PreparedPrompt]
     ) -> CompletionResult:
         usage = Usage(prompt_tokens=sum(len(prompt.tokens) for prompt in prepared))
+        hit = self._typeahead_hit(job)
+        if hit is not None:
+            usage.completion_tokens = hit.completion_tokens
+            choice = Choice(0, hit.delta.text, None, hit.delta.finish_reason)
+            return CompletionResult(choices=[choice], usage=usage)
         # best_of > n: generate best_of candidates, keep the n most likely.
         scored = job.logprobs if job.best_of == job.n else max(job.logprobs or 0, 0)
         groups = await asyncio.gather(
@@ -89,6 +111,15 @@ class CompletionService:
         )
         choices = [choice for group in groups for choice in group]
         return CompletionResult(choices=choices, usage=usage)
+
+    def _typeahead_hit(self, job: CompletionJob) -> _Served | None:
+        if not self._options.typeahead:
+            return None
+        hit = self._typeahead.lookup(job)
+        if hit is None:
+            return None
+        tokens = len(self._engine.tokenizer.tokenize(hit.text, special=False))
+        return _Served(ChoiceDelta(0, hit.text, None, hit.finish_reason), tokens)
 
     async def _candidates(
         self,
@@ -150,7 +181,10 @@ class CompletionService:
                     break
         if decoder.echo_pending:
             yield decoder.echo(prompt.text, decoder.prompt_entries)
-        yield decoder.finish(finish_reason)
+        last = decoder.finish(finish_reason)
+        if self._options.typeahead:
+            self._typeahead.remember(job, decoder.text, finish_reason)
+        yield last
 
     def _generation_request(
         self, job: CompletionJob, prompt: PreparedPrompt, index: int, logprobs: int | None
@@ -173,7 +207,10 @@ class _ChoiceDecoder:
     """Per-choice state: bytes -> text, stop strings, logprob entries with offsets."""
 
     def __init__(self, job: CompletionJob, index: int, with_logprobs: bool) -> None:
-        self.stops: StopAssembler[LogprobEntry | None] = StopAssembler(job.stop)
+        rules: list[str | StopRule] = list(job.stop)
+        if job.suffix and (repeat := suffix_repeat_rule(job.suffix)) is not None:
+            rules.append(repeat)
+        self.stops: StopAssembler[LogprobEntry | None] = StopAssembler(rules)
         self._utf8 = Utf8Stream()
         self._prompt_utf8 = Utf8Stream()
         self._with_logprobs = with_logprobs
@@ -181,6 +218,12 @@ class _ChoiceDecoder:
         self.prompt_entries: list[LogprobEntry] = []
         self._offset = 0
         self._index = index
+        self._texts: list[str] = []
+
+    @property
+    def text(self) -> str:
+        """The completion text emitted so far (without echo)."""
+        return "".join(self._texts)
 
     def echo(self, text: str, entries: list[LogprobEntry]) -> ChoiceDelta:
         self.echo_pending = False
@@ -222,12 +265,23 @@ class _ChoiceDecoder:
                 )
             self._offset += len(piece.text)
         text = "".join(piece.text for piece in pieces)
+        self._texts.append(text)
         return ChoiceDelta(self._index, text, entries if self._with_logprobs else None)
 
 
 def _entry(text: str, event: TokenEvent, offset: int) -> LogprobEntry:
     top = {piece_text(alt.piece): alt.logprob for alt in event.top}
     return LogprobEntry(text=text, logprob=event.logprob, top=top, offset=offset)
+
+
+@dataclass(frozen=True)
+class _Served:
+    delta: ChoiceDelta
+    completion_tokens: int
+
+
+async def _single(delta: ChoiceDelta) -> AsyncIterator[ChoiceDelta]:
+    yield delta
 
 
 async def _collect(deltas: AsyncIterator[ChoiceDelta]) -> Choice:

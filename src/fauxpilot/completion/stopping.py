@@ -19,11 +19,34 @@ class Piece(Generic[T]):
     payload: T
 
 
+@dataclass(frozen=True)
+class StopRule:
+    """Stop where `text` appears; the first `keep` characters of it stay in the output."""
+
+    text: str
+    keep: int = 0
+
+
+def suffix_repeat_rule(suffix: str) -> StopRule | None:
+    """Stop when the completion writes the suffix's first line again as a whole line.
+
+    Models that fill a hole often run on into the code that follows it; a line equal to
+    the suffix's first non-blank line means that has happened. The newline before the
+    repeated line stays, so the completion still ends its own last line.
+    """
+    first_line = next((line for line in suffix.split("\n") if line.strip()), None)
+    if first_line is None:
+        return None
+    return StopRule(f"\n{first_line}\n", keep=1)
+
+
 class StopAssembler(Generic[T]):
     """Feeds (text, payload) pieces through; returns the pieces safe to emit."""
 
-    def __init__(self, stops: Sequence[str]) -> None:
-        self._stops = [stop for stop in stops if stop]
+    def __init__(self, stops: Sequence[str | StopRule]) -> None:
+        rules = [stop if isinstance(stop, StopRule) else StopRule(stop) for stop in stops]
+        self._rules = [rule for rule in rules if rule.text]
+        self._stops = [rule.text for rule in self._rules]
         self._pending: list[Piece[T]] = []
         self.stopped = False
 
@@ -43,8 +66,12 @@ class StopAssembler(Generic[T]):
         return pending
 
     def _first_stop(self, text: str) -> int | None:
-        positions = [index for stop in self._stops if (index := text.find(stop)) >= 0]
-        return min(positions) if positions else None
+        """Where the output ends: the earliest stop found, plus what that stop keeps."""
+        found = [(index, rule.keep) for rule in self._rules if (index := text.find(rule.text)) >= 0]
+        if not found:
+            return None
+        index, keep = min(found)
+        return index + keep
 
     def _held_length(self, text: str) -> int:
         """Length of the longest end of `text` that begins some stop string."""

@@ -61,3 +61,13 @@ class Usage:
 class CompletionResult:
     choices: list[Choice]
     usage: Usage
+
+
+@dataclass(frozen=True)
+class CompletionOptions:
+    """Server-wide choices of how completions are computed."""
+
+    # Put the typed part of the cursor's line after the FIM middle token (cache-friendly).
+    fim_line_in_middle: bool = True
+    # Serve the rest of the last suggestion when the user types what it predicted.
+    typeahead: bool = True

@@ -1,0 +1,1 @@
+"""Editor-like load against any OpenAI-compatible completion server."""

@@ -1,0 +1,129 @@
+"""`fauxpilot bench`: editor-like load, alone or side by side with llama-cpp-python's server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from fauxpilot.bench.client import BenchClient
+from fauxpilot.bench.inprocess import inprocess_decode_rate
+from fauxpilot.bench.report import markdown, merge
+from fauxpilot.bench.scenarios import SCENARIOS, BenchConfig, ScenarioResult
+from fauxpilot.bench.servers import RunningServer, start_fauxpilot, start_llama_cpp_server
+
+log = logging.getLogger(__name__)
+
+
+def register(commands: Any) -> None:
+    bench = commands.add_parser("bench", help="measure latency and throughput like editors do")
+    bench.add_argument("--url", help="an already running server; otherwise one is started")
+    bench.add_argument("--model", default="qwen2.5-coder-0.5b", help="model to serve")
+    bench.add_argument("--threads", type=int, default=2)
+    bench.add_argument(
+        "--compare", action="store_true", help="also run llama-cpp-python's server, same model"
+    )
+    bench.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
+    bench.add_argument("--keystrokes", type=int, default=BenchConfig.keystrokes)
+    bench.add_argument("--editors", type=int, default=BenchConfig.editors)
+    bench.add_argument("--max-tokens", type=int, default=BenchConfig.max_tokens)
+    bench.add_argument("--json", type=Path, help="write all figures to this file")
+    bench.set_defaults(handler=cmd_bench)
+
+
+def run_scenarios(url: str, names: list[str], config: BenchConfig) -> dict[str, ScenarioResult]:
+    client = BenchClient(url, model="codegen")
+    try:
+        return {name: SCENARIOS[name](client, config) for name in names}
+    finally:
+        client.close()
+
+
+def _measure(server: RunningServer, names: list[str], config: BenchConfig) -> dict[str, Any]:
+    try:
+        results = run_scenarios(server.url, names, config)
+        rss, peak = server.rss_mib()
+    finally:
+        server.stop()
+    return {"results": results, "rss_mib": rss, "peak_rss_mib": peak}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    names = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        log.error("unknown scenarios %s; choose from %s", unknown, ", ".join(SCENARIOS))
+        return 2
+    config = BenchConfig(
+        keystrokes=args.keystrokes, editors=args.editors, max_tokens=args.max_tokens
+    )
+    if args.url:
+        columns = {args.url: {"results": run_scenarios(args.url, names, config)}}
+    else:
+        columns = _run_started_servers(args, names, config)
+    headers = list(columns)
+    rows = merge([column["results"] for column in columns.values()])
+    extra = [*_memory_lines(columns), ("machine", _machine()), ("command", " ".join(sys.argv))]
+    if "inprocess_decode" in columns.get("fauxpilot", {}):
+        extra.insert(0, ("llama-cpp-python in-process decode tokens/s (best)",
+                         f"{columns['fauxpilot']['inprocess_decode']:.1f}"))  # fmt: skip
+    sys.stdout.write(markdown(headers, rows, extra))
+    if args.json:
+        args.json.write_text(json.dumps(_jsonable(columns), indent=2))
+    return 0
+
+
+def _run_started_servers(
+    args: argparse.Namespace, names: list[str], config: BenchConfig
+) -> dict[str, dict[str, Any]]:
+    from fauxpilot.models.resolve import resolve_model
+    from fauxpilot.models.store import ModelStore
+    from fauxpilot.settings import Settings
+
+    model = resolve_model(args.model, ModelStore(Settings().home))
+    logs = Path(tempfile.mkdtemp(prefix="fauxpilot-bench-"))
+    log.info("server logs in %s", logs)
+    columns: dict[str, dict[str, Any]] = {}
+    ours = start_fauxpilot(args.model, args.threads, logs / "fauxpilot.log")
+    columns["fauxpilot"] = _measure(ours, names, config)
+    if args.compare:
+        theirs = start_llama_cpp_server(model.path, args.threads, 4096, logs / "llama.log")
+        columns["llama-cpp-python server"] = _measure(theirs, names, config)
+        if "decode" in names:
+            rate = inprocess_decode_rate(model.path, args.threads, config.decode_tokens, 3)
+            columns["fauxpilot"]["inprocess_decode"] = rate
+    return columns
+
+
+def _memory_lines(columns: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    return [
+        (
+            f"{name} resident memory after the run",
+            f"{column['rss_mib']:.0f} MiB (peak {column['peak_rss_mib']:.0f} MiB)",
+        )
+        for name, column in columns.items()
+        if "rss_mib" in column
+    ]
+
+
+def _machine() -> str:
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    return f"{platform.machine()}, {cores} cores, {platform.python_version()}"
+
+
+def _jsonable(columns: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        name: {
+            key: {k: asdict(v) for k, v in value.items()} if key == "results" else value
+            for key, value in column.items()
+        }
+        for name, column in columns.items()
+    }

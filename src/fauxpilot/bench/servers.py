@@ -1,0 +1,92 @@
+"""Starting the servers to compare as child processes on free loopback ports."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+STARTUP_SECONDS = 300
+
+
+@dataclass
+class RunningServer:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def rss_mib(self) -> tuple[float, float]:
+        """Current and peak resident memory of the server process, in MiB."""
+        fields = {}
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        for line in status.splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0]) / 1024
+        return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_healthy(server: RunningServer, health_path: str) -> RunningServer:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.process.returncode}")
+        try:
+            if httpx.get(server.url + health_path, timeout=2).status_code == 200:
+                log.info("%s is up at %s", server.name, server.url)
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"{server.name} did not start within {STARTUP_SECONDS} s")
+
+
+def start_fauxpilot(model: str, threads: int, log_path: Path) -> RunningServer:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "fauxpilot", "serve", "--model", model,
+        "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads),
+    ]  # fmt: skip
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    server = RunningServer("fauxpilot", f"http://127.0.0.1:{port}", process)
+    return _wait_healthy(server, "/health")
+
+
+def start_llama_cpp_server(
+    model_path: Path, threads: int, context: int, log_path: Path
+) -> RunningServer:
+    """llama-cpp-python's bundled OpenAI server (`pip install 'llama-cpp-python[server]'`)."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
+        "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads),
+        "--n_threads_batch", str(threads), "--n_ctx", str(context),
+    ]  # fmt: skip
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    server = RunningServer("llama-cpp-python server", f"http://127.0.0.1:{port}", process)
+    return _wait_healthy(server, "/v1/models")

@@ -1,0 +1,173 @@
+"""`fauxpilot eval humaneval|infilling`: completion quality measured through the API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from fauxpilot.evaluation.client import (
+    HUMANEVAL_STOPS,
+    CompletionClient,
+    RequestFailed,
+    RequestSettings,
+)
+from fauxpilot.evaluation.report import RunDescription, format_report
+from fauxpilot.evaluation.runner import RunConfig, run_evaluation
+from fauxpilot.evaluation.sandbox import Limits, Sandbox
+from fauxpilot.evaluation.tasks import DataError, Task, load_humaneval, load_infilling
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "http://127.0.0.1:5000"
+MAX_SAMPLES = 128
+SAMPLING_TEMPERATURE = 0.8
+INTERRUPTED = 130
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `eval humaneval` and `eval infilling` to a command's subparsers."""
+    evaluation = subparsers.add_parser(
+        "eval", help="measure completion quality through the API (HumanEval, infilling)"
+    )
+    commands = evaluation.add_subparsers(dest="eval_command", required=True)
+    humaneval = commands.add_parser(
+        "humaneval", help="HumanEval's 164 problems: complete each function body"
+    )
+    _add_common_flags(humaneval, max_tokens=300)
+    humaneval.add_argument(
+        "--stop",
+        action="append",
+        default=None,
+        help="stop sequence, repeatable (default: "
+        + ", ".join(repr(stop) for stop in HUMANEVAL_STOPS)
+        + ")",
+    )
+    humaneval.set_defaults(handler=cmd_humaneval)
+    infilling = commands.add_parser(
+        "infilling", help="HumanEval-Infilling: fill the hole between prompt and suffix"
+    )
+    infilling.add_argument(
+        "--data", type=Path, required=True, help="a HumanEval-Infilling .jsonl.gz file"
+    )
+    infilling.add_argument(
+        "--no-suffix",
+        action="store_true",
+        help="send only the prompt (the baseline that fill-in-the-middle must beat)",
+    )
+    _add_common_flags(infilling, max_tokens=128)
+    infilling.add_argument(
+        "--stop", action="append", default=None, help="stop sequence, repeatable (default none)"
+    )
+    infilling.set_defaults(handler=cmd_infilling)
+
+
+def _add_common_flags(parser: argparse.ArgumentParser, max_tokens: int) -> None:
+    parser.add_argument("--url", default=DEFAULT_URL, help=f"the server (default {DEFAULT_URL})")
+    parser.add_argument("--model", default="codegen", help="model name sent (default codegen)")
+    parser.add_argument("--limit", type=_positive, default=None, help="only the first N tasks")
+    parser.add_argument(
+        "--samples",
+        type=_samples,
+        default=1,
+        help=f"completions per task (n), at most {MAX_SAMPLES}; default 1",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help=f"default 0 (greedy), or {SAMPLING_TEMPERATURE} with --samples above 1",
+    )
+    parser.add_argument(
+        "--max-tokens", type=_positive, default=max_tokens, help=f"default {max_tokens}"
+    )
+    parser.add_argument(
+        "--concurrency", type=_positive, default=4, help="requests in flight at once (default 4)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds per test program (default 10)"
+    )
+    parser.add_argument(
+        "--request-timeout", type=float, default=600.0, help="seconds per request (default 600)"
+    )
+    parser.add_argument(
+        "--wait", type=float, default=300.0, help="seconds to wait for the server's model"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results as JSON lines; resumes if it exists"
+    )
+    parser.add_argument("--log-level", default=None, help="debug, info (default), warning")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _samples(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SAMPLES}, got {value}")
+    return value
+
+
+def cmd_humaneval(args: argparse.Namespace) -> int:
+    stops = tuple(args.stop) if args.stop else HUMANEVAL_STOPS
+    return _evaluate(args, "HumanEval", load_humaneval, request_settings(args, stops, True))
+
+
+def cmd_infilling(args: argparse.Namespace) -> int:
+    data: Path = args.data
+    name = data.name.removesuffix(".gz").removesuffix(".jsonl")
+    benchmark = f"{name} ({'prompt only' if args.no_suffix else 'prompt and suffix'})"
+    settings = request_settings(args, tuple(args.stop or ()), not args.no_suffix)
+    return _evaluate(args, benchmark, lambda: load_infilling(data), settings)
+
+
+def request_settings(
+    args: argparse.Namespace, stops: tuple[str, ...], send_suffix: bool
+) -> RequestSettings:
+    temperature = args.temperature
+    if temperature is None:
+        temperature = SAMPLING_TEMPERATURE if args.samples > 1 else 0.0
+    if args.samples > 1 and temperature == 0:
+        log.warning("--samples %d at temperature 0: the samples will be identical", args.samples)
+    return RequestSettings(
+        model=args.model,
+        max_tokens=args.max_tokens,
+        temperature=temperature,
+        samples=args.samples,
+        stop=stops,
+        send_suffix=send_suffix,
+        request_timeout=args.request_timeout,
+    )
+
+
+def _evaluate(
+    args: argparse.Namespace,
+    benchmark: str,
+    load: Callable[[], list[Task]],
+    settings: RequestSettings,
+) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
+    try:
+        tasks = load()[: args.limit]
+        sandbox = Sandbox.detect(Limits(timeout=args.timeout))
+        if not sandbox.isolation.network_isolated:
+            log.warning("sandbox: %s", sandbox.isolation.description)
+        with CompletionClient(args.url, settings) as client:
+            client.wait_until_ready(args.wait)
+            outcome = run_evaluation(tasks, client, sandbox, RunConfig(args.concurrency, args.out))
+    except (DataError, RequestFailed) as error:
+        log.error("%s", error)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return INTERRUPTED
+    run = RunDescription(benchmark, client.root, settings, sandbox.isolation)
+    sys.stdout.write(format_report(outcome, run))
+    return 1 if outcome.failures or not outcome.results else 0

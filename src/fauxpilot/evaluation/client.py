@@ -1,0 +1,153 @@
+"""The evaluation's only way to the model: OpenAI completion requests over HTTP (httpx)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from fauxpilot.evaluation.tasks import Task
+
+log = logging.getLogger(__name__)
+
+HUMANEVAL_STOPS = ("\ndef", "\nclass", "\nif", "\nprint", "\n#")
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MAX_BACKOFF_SECONDS = 30.0
+_READY_POLL_SECONDS = 1.0
+
+
+class RequestFailed(Exception):
+    """The server gave no usable completion, even after retries."""
+
+
+@dataclass(frozen=True)
+class RequestSettings:
+    model: str = "codegen"
+    max_tokens: int = 300
+    temperature: float = 0.0
+    samples: int = 1
+    stop: tuple[str, ...] = HUMANEVAL_STOPS
+    send_suffix: bool = True
+    request_timeout: float = 600.0
+    attempts: int = 5
+
+
+def api_root(url: str) -> str:
+    """`url` without a trailing slash or `/v1`: http://host:5000/v1/ -> http://host:5000."""
+    root = url.rstrip("/")
+    return root.removesuffix("/v1")
+
+
+def request_body(task: Task, settings: RequestSettings) -> dict[str, Any]:
+    """The completion request an editor would send for `task`."""
+    body: dict[str, Any] = {
+        "model": settings.model,
+        "prompt": task.prompt,
+        "max_tokens": settings.max_tokens,
+        "temperature": settings.temperature,
+        "n": settings.samples,
+    }
+    if settings.send_suffix and task.suffix is not None:
+        body["suffix"] = task.suffix
+    if settings.stop:
+        body["stop"] = list(settings.stop)
+    return body
+
+
+def completion_texts(payload: Any, stops: tuple[str, ...]) -> list[str]:
+    """The choices' texts in index order, cut at the first stop string (in case the server
+    did not)."""
+    try:
+        choices = sorted(payload["choices"], key=lambda choice: int(choice.get("index", 0)))
+        texts = [str(choice["text"]) for choice in choices]
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise RequestFailed(f"not a completion response: {error!r}") from error
+    if not texts:
+        raise RequestFailed("the response has no choices")
+    return [truncate_at_stops(text, stops) for text in texts]
+
+
+def truncate_at_stops(text: str, stops: tuple[str, ...]) -> str:
+    cut = min((index for stop in stops if (index := text.find(stop)) >= 0), default=len(text))
+    return text[:cut]
+
+
+class CompletionClient:
+    """Sends one request per task (with `n` samples); thread-safe, so workers can share it."""
+
+    def __init__(
+        self, url: str, settings: RequestSettings, http: httpx.Client | None = None
+    ) -> None:
+        self.root = api_root(url)
+        self.settings = settings
+        self._http = http or httpx.Client(timeout=httpx.Timeout(settings.request_timeout))
+
+    def __enter__(self) -> CompletionClient:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._http.close()
+
+    def complete(self, task: Task) -> list[str]:
+        """The completions for `task`, as many as the settings' `samples`."""
+        response = self._post(request_body(task, self.settings))
+        if response.status_code != httpx.codes.OK:
+            raise RequestFailed(f"HTTP {response.status_code}: {_error_message(response)}")
+        try:
+            payload = response.json()
+        except ValueError as error:
+            raise RequestFailed(f"the response is not JSON: {error}") from error
+        return completion_texts(payload, self.settings.stop)
+
+    def wait_until_ready(self, timeout: float) -> None:
+        """Return once GET /health answers 200 (or the server has no such route)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                response = self._http.get(f"{self.root}/health", timeout=10.0)
+            except httpx.TransportError as error:
+                raise RequestFailed(f"cannot reach the server at {self.root}: {error}") from error
+            if response.status_code != httpx.codes.SERVICE_UNAVAILABLE:
+                return
+            if time.monotonic() > deadline:
+                raise RequestFailed(f"the server at {self.root} was not ready in {timeout:g} s")
+            log.info("waiting for the server to load its model")
+            time.sleep(_READY_POLL_SECONDS)
+
+    def _post(self, body: dict[str, Any]) -> httpx.Response:
+        """POST with retries on connection errors and on 429/5xx, backing off."""
+        url = f"{self.root}/v1/completions"
+        delay = 1.0
+        for attempt in range(1, self.settings.attempts + 1):
+            try:
+                response = self._http.post(url, json=body)
+            except httpx.TimeoutException as error:
+                raise RequestFailed(f"no answer within the request timeout: {error}") from error
+            except httpx.TransportError as error:
+                problem = f"{type(error).__name__}: {error}"
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    return response
+                problem = f"HTTP {response.status_code}: {_error_message(response)}"
+            if attempt == self.settings.attempts:
+                raise RequestFailed(f"{problem} (after {attempt} attempts)")
+            log.warning("request failed (%s); retrying in %.0f s", problem, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, _MAX_BACKOFF_SECONDS)
+        raise AssertionError("unreachable")
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]

@@ -1,0 +1,140 @@
+"""Runs an evaluation: requests in flight at once, each completion judged in the sandbox."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fauxpilot.evaluation.client import CompletionClient, RequestFailed
+from fauxpilot.evaluation.results import ResultWriter, TaskResult, load_results
+from fauxpilot.evaluation.sandbox import Sandbox
+from fauxpilot.evaluation.tasks import Task, program_for
+
+log = logging.getLogger(__name__)
+
+_PROGRESS_EVERY_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    concurrency: int = 4
+    out: Path | None = None
+
+
+@dataclass
+class RunOutcome:
+    """All results for the selected tasks (resumed ones included), in task order."""
+
+    results: list[TaskResult]
+    resumed: int
+    failures: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def evaluate_task(task: Task, client: CompletionClient, sandbox: Sandbox) -> TaskResult:
+    """Ask for the task's completions, then run each one's test program."""
+    start = time.monotonic()
+    completions = client.complete(task)
+    generated = time.monotonic()
+    executions = [sandbox.run(program_for(task, completion)) for completion in completions]
+    return TaskResult(
+        task_id=task.task_id,
+        completions=tuple(completions),
+        passed=tuple(result.passed for result in executions),
+        statuses=tuple(result.status for result in executions),
+        errors=tuple(result.error or None for result in executions),
+        seconds=time.monotonic() - start,
+        generation_seconds=generated - start,
+    )
+
+
+def run_evaluation(
+    tasks: Sequence[Task], client: CompletionClient, sandbox: Sandbox, config: RunConfig
+) -> RunOutcome:
+    """Evaluate the tasks that `config.out` does not hold yet, appending their results."""
+    start = time.monotonic()
+    done = load_results(config.out) if config.out is not None else {}
+    resumed = {task.task_id: done[task.task_id] for task in tasks if task.task_id in done}
+    pending = [task for task in tasks if task.task_id not in resumed]
+    if resumed:
+        log.info("%d of %d tasks already in %s", len(resumed), len(tasks), config.out)
+    progress = Progress(len(tasks), list(resumed.values()))
+    new, failures = _run_pending(pending, client, sandbox, config, progress)
+    results = {**resumed, **new}
+    ordered = [results[task.task_id] for task in tasks if task.task_id in results]
+    return RunOutcome(ordered, len(resumed), failures, time.monotonic() - start)
+
+
+def _run_pending(
+    pending: Sequence[Task],
+    client: CompletionClient,
+    sandbox: Sandbox,
+    config: RunConfig,
+    progress: Progress,
+) -> tuple[dict[str, TaskResult], dict[str, str]]:
+    new: dict[str, TaskResult] = {}
+    failures: dict[str, str] = {}
+    pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="eval")
+    futures: dict[Future[TaskResult], Task] = {
+        pool.submit(evaluate_task, task, client, sandbox): task for task in pending
+    }
+    try:
+        with ResultWriter(config.out) as writer:
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    result = future.result()
+                except RequestFailed as error:
+                    log.error("%s: no completion: %s", task.task_id, error)
+                    failures[task.task_id] = str(error)
+                    continue
+                writer.write(result)
+                new[task.task_id] = result
+                progress.update(result)
+    except KeyboardInterrupt:
+        log.warning("interrupted: waiting for the requests in flight; finished tasks are saved")
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return new, failures
+
+
+class Progress:
+    """A log line every ~5% of the tasks or every 30 s, with pass@1 so far and time left."""
+
+    def __init__(self, total: int, resumed: Sequence[TaskResult]) -> None:
+        self.total = total
+        self.done = len(resumed)
+        self.new = 0
+        self.passed = sum(sum(r.passed) / len(r.passed) for r in resumed)
+        self.every = max(1, total // 20)
+        self.start = time.monotonic()
+        self.last_log = self.start
+
+    def update(self, result: TaskResult) -> None:
+        self.done += 1
+        self.new += 1
+        self.passed += sum(result.passed) / len(result.passed)
+        now = time.monotonic()
+        due = now - self.last_log >= _PROGRESS_EVERY_SECONDS
+        if self.done % self.every == 0 or self.done == self.total or due:
+            self.last_log = now
+            log.info("%s", self.line(now))
+
+    def line(self, now: float) -> str:
+        per_task = (now - self.start) / max(self.new, 1)
+        left = (self.total - self.done) * per_task
+        return (
+            f"{self.done}/{self.total} tasks, pass@1 so far {100 * self.passed / self.done:.1f}%"
+            f", {per_task:.1f} s/task, about {_duration(left)} left"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
