@@ -33,6 +33,8 @@ def build_engine(settings: Settings, model: ResolvedModel) -> LlamaCppEngine:
         context_per_slot=settings.context_length,
         slots=settings.slots,
         batch_size=settings.batch_size,
+        prefill_while_decoding=settings.prefill_while_decoding,
+        draft_tokens=settings.draft_tokens,
         gpu_layers=settings.gpu_layers,
         main_gpu=settings.main_gpu,
         tensor_split=tuple(settings.tensor_split_values()),

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     batch_size: int = Field(
         512, ge=32, le=8192, description="tokens per model step (prompt chunks + decodes)"
     )
+    prefill_while_decoding: int = Field(
+        64, ge=1, le=8192, description="prompt tokens per step while other requests stream"
+    )
+    draft_tokens: int = Field(
+        0,
+        ge=0,
+        le=32,
+        description="speculative decoding: tokens drafted from the prompt itself (0: off)",
+    )
     gpu_layers: int = Field(0, ge=-1, description="layers offloaded to GPU (-1: all)")
     main_gpu: int = Field(0, ge=0, description="GPU used for small tensors and scratch")
     tensor_split: str | None = Field(

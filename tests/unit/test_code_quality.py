@@ -16,9 +16,9 @@ def run_tool(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint_and_format() -> None:
-    lint = run_tool("ruff", "check", "src", "tests")
+    lint = run_tool("ruff", "check", "src", "tests", "benchmarks")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    formatting = run_tool("ruff", "format", "--check", "src", "tests")
+    formatting = run_tool("ruff", "format", "--check", "src", "tests", "benchmarks")
     assert formatting.returncode == 0, formatting.stdout + formatting.stderr
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import secrets
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +33,13 @@ from fauxpilot.evaluation.passk import ks_for, mean_pass_at_k, pass_at_k
 from fauxpilot.evaluation.report import RunDescription, format_report
 from fauxpilot.evaluation.results import TaskResult, load_results
 from fauxpilot.evaluation.runner import RunConfig, RunOutcome, run_evaluation
-from fauxpilot.evaluation.sandbox import Isolation, Limits, Sandbox, detect_isolation
+from fauxpilot.evaluation.sandbox import (
+    Isolation,
+    Limits,
+    Sandbox,
+    candidate_isolations,
+    detect_isolation,
+)
 from fauxpilot.evaluation.tasks import Task, load_humaneval, load_infilling, program_for
 
 SINGLE_LINE = (
@@ -38,6 +47,7 @@ SINGLE_LINE = (
     / "shared/eval/humaneval-infilling/HumanEval-SingleLineInfilling.jsonl.gz"
 )
 TIMEOUT = 2.0
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +170,105 @@ def test_files_written_stay_in_a_throwaway_directory(
 def test_the_environment_is_stripped(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAUXPILOT_EVAL_SECRET", "do-not-leak")
     result = sandbox.run("import os\nassert 'FAUXPILOT_EVAL_SECRET' not in os.environ\n")
+    assert result.passed, result.error
+
+
+def escape_program(targets: list[Path]) -> str:
+    """Tries to create each target, then requires that none was created and cwd is writable."""
+    return (
+        "written = []\n"
+        f"for path in {[str(target) for target in targets]!r}:\n"
+        "    try:\n"
+        "        with open(path, 'x') as file:\n"
+        "            file.write('escaped')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        written.append(path)\n"
+        "assert not written, f'wrote {written}'\n"
+        "with open('inside.txt', 'w') as inside:\n"
+        "    inside.write('the working directory is writable')\n"
+        "assert open('inside.txt').read() == 'the working directory is writable'\n"
+    )
+
+
+@pytest.fixture
+def outside_targets() -> Iterator[list[Path]]:
+    """A file in a fresh directory anyone may write to, and a new file in the repository."""
+    with tempfile.TemporaryDirectory(prefix="fauxpilot-test-outside-") as fresh:
+        os.chmod(fresh, 0o777)  # so that only the read-only mount can stop the write
+        targets = [Path(fresh, "escaped.txt"), REPOSITORY / f"escaped-{secrets.token_hex(4)}.txt"]
+        yield targets
+        for target in targets:
+            target.unlink(missing_ok=True)
+
+
+def require_read_only(isolation: Isolation) -> None:
+    if not isolation.filesystem_protected:
+        pytest.skip(f"no read-only filesystem here: {isolation.description}")
+
+
+def test_the_escape_check_sees_a_write_when_nothing_protects(outside_targets: list[Path]) -> None:
+    unprotected = Sandbox(Isolation("none: test"), Limits(timeout=TIMEOUT))
+    result = unprotected.run(escape_program(outside_targets[:1]))
+    assert result.status == "failed" and "wrote" in result.error
+    assert outside_targets[0].exists()
+
+
+def test_a_program_cannot_write_outside_its_working_directory(
+    sandbox: Sandbox, outside_targets: list[Path]
+) -> None:
+    require_read_only(sandbox.isolation)
+    result = sandbox.run(escape_program(outside_targets))
+    assert result.passed, result.error
+    assert not any(target.exists() for target in outside_targets)
+
+
+def test_every_read_only_set_up_that_works_here_blocks_writes(
+    outside_targets: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    as_root = candidate_isolations() if os.geteuid() == 0 else []
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # the set-ups for another user
+    candidates = [c for c in [*as_root, *candidate_isolations()] if c.read_only]
+    working = [c for c in candidates if Sandbox(c, Limits(timeout=TIMEOUT)).run("").passed]
+    if not working:
+        pytest.skip("no read-only set-up works here (no mount or user namespaces?)")
+    for isolation in working:
+        result = Sandbox(isolation, Limits(timeout=TIMEOUT)).run(escape_program(outside_targets))
+        assert result.passed, f"{isolation.description}: {result.error}"
+        assert not any(target.exists() for target in outside_targets), isolation.description
+
+
+def test_the_program_cannot_undo_the_read_only_mounts(sandbox: Sandbox) -> None:
+    require_read_only(sandbox.isolation)
+    program = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "remount = lambda: libc.mount(None, b'/', None, ctypes.c_ulong(32 | 4096), None)\n"
+        "assert remount() != 0, 'remounted / writable'\n"
+        "assert libc.umount2(os.getcwd().encode(), 2) != 0, 'unmounted the working directory'\n"
+        "status = open('/proc/self/status').read().splitlines()\n"
+        "assert 'CapEff:\\t0000000000000000' in status, status\n"
+        "if libc.unshare(0x10000000 | 0x00020000) == 0:  # new user and mount namespaces\n"
+        "    assert remount() != 0, 'remounted / writable in a new user namespace'\n"
+    )
+    result = sandbox.run(program)
+    assert result.passed, result.error
+
+
+def test_dev_null_proc_and_only_harmless_devices_are_there(sandbox: Sandbox) -> None:
+    require_read_only(sandbox.isolation)
+    program = (
+        "import os\n"
+        "with open(os.devnull, 'w') as null:\n"
+        "    null.write('x')\n"
+        "assert len(open('/dev/urandom', 'rb').read(8)) == 8\n"
+        "assert b'program.py' in open('/proc/1/cmdline', 'rb').read()  # its own /proc\n"
+        "allowed = {'null', 'zero', 'full', 'random', 'urandom'}\n"
+        "allowed |= {'fd', 'stdin', 'stdout', 'stderr'}\n"
+        "assert set(os.listdir('/dev')) <= allowed, os.listdir('/dev')\n"
+    )
+    result = sandbox.run(program)
     assert result.passed, result.error
 
 

@@ -26,6 +26,7 @@ class FakeDecoder:
         self.context_per_slot = context
         self.cache: dict[int, list[int]] = {seq: [] for seq in range(slots)}
         self.decoded_tokens = 0
+        self.steps = 0
         self._rows: list[np.ndarray] = []
 
     def forget(self, seq_id: int, keep: int) -> bool:
@@ -39,8 +40,12 @@ class FakeDecoder:
             self.cache[seq_id].append(token)
             self.decoded_tokens += 1
             row = np.zeros(VOCAB, dtype=np.float32)
-            row[1 + sum(self.cache[seq_id]) * 7 % (VOCAB - 1)] = 5.0
+            row[self.next_token(self.cache[seq_id])] = 5.0
             self._rows.append(row if wants else np.full(VOCAB, np.nan, dtype=np.float32))
+        self.steps += 1
+
+    def next_token(self, context: list[int]) -> int:
+        return 1 + sum(context) * 7 % (VOCAB - 1)
 
     def logits(self, batch_index: int) -> np.ndarray:
         row = self._rows[batch_index]
@@ -128,8 +133,8 @@ def test_identical_prompt_recomputes_only_its_last_token() -> None:
 
 
 def test_long_prompts_are_prefilled_in_chunks_beside_running_decodes() -> None:
-    decoder = FakeDecoder(2, batch_capacity=4)
-    scheduler = Scheduler(decoder, 2, 8)
+    decoder = FakeDecoder(2, batch_capacity=16)
+    scheduler = Scheduler(decoder, 2, 8, prefill_while_decoding=3)
     events: dict[str, list[object]] = {}
     short = make("short", [1, 2], events, max_tokens=20)
     scheduler.submit(short)
@@ -178,3 +183,32 @@ def test_full_queue_is_refused() -> None:
     scheduler.submit(make("a", [1], events))
     with pytest.raises(EngineOverloaded):
         scheduler.submit(make("b", [1], events))
+
+
+class CyclingDecoder(FakeDecoder):
+    """Counts 1..5 over and over, except that position 20 says 9: drafts mostly match."""
+
+    def next_token(self, context: list[int]) -> int:
+        if len(context) == 20:
+            return 9
+        return context[-1] % 5 + 1
+
+
+@pytest.mark.parametrize("max_tokens", [30, 13])
+def test_speculative_drafts_give_the_same_tokens_in_fewer_steps(max_tokens: int) -> None:
+    outputs = {}
+    steps = {}
+    for drafts in (0, 4):
+        decoder = CyclingDecoder(1, batch_capacity=16)
+        events: dict[str, list[object]] = {}
+        scheduler = Scheduler(decoder, 1, 8, draft_tokens=drafts)
+        run(scheduler, [make("s", [1, 2, 3, 4, 5, 1, 2], events, max_tokens=max_tokens)], events)
+        outputs[drafts] = tokens_of(events["s"])
+        steps[drafts] = decoder.steps
+        finish = events["s"][-1]
+        assert isinstance(finish, FinishEvent) and finish.completion_tokens == max_tokens
+        # the cache holds exactly the prompt and the generated tokens that were decoded
+        assert decoder.cache[0] == [1, 2, 3, 4, 5, 1, 2, *outputs[drafts][:-1]]
+    assert outputs[4] == outputs[0]
+    assert 9 in outputs[0] or max_tokens < 14
+    assert steps[4] < steps[0]

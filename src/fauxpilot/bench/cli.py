@@ -34,6 +34,12 @@ def register(commands: Any) -> None:
     bench.add_argument("--editors", type=int, default=BenchConfig.editors)
     bench.add_argument("--max-tokens", type=int, default=BenchConfig.max_tokens)
     bench.add_argument("--json", type=Path, help="write all figures to this file")
+    bench.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="extra flag for the started fauxpilot server, e.g. --server-arg=--draft-tokens=4",
+    )
     bench.set_defaults(handler=cmd_bench)
 
 
@@ -90,7 +96,7 @@ def _run_started_servers(
     logs = Path(tempfile.mkdtemp(prefix="fauxpilot-bench-"))
     log.info("server logs in %s", logs)
     columns: dict[str, dict[str, Any]] = {}
-    ours = start_fauxpilot(args.model, args.threads, logs / "fauxpilot.log")
+    ours = start_fauxpilot(args.model, args.threads, logs / "fauxpilot.log", tuple(args.server_arg))
     columns["fauxpilot"] = _measure(ours, names, config)
     if args.compare:
         theirs = start_llama_cpp_server(model.path, args.threads, 4096, logs / "llama.log")

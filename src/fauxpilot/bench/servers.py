@@ -64,11 +64,13 @@ def _wait_healthy(server: RunningServer, health_path: str) -> RunningServer:
     raise RuntimeError(f"{server.name} did not start within {STARTUP_SECONDS} s")
 
 
-def start_fauxpilot(model: str, threads: int, log_path: Path) -> RunningServer:
+def start_fauxpilot(
+    model: str, threads: int, log_path: Path, extra: tuple[str, ...] = ()
+) -> RunningServer:
     port = free_port()
     command = [
         sys.executable, "-m", "fauxpilot", "serve", "--model", model,
-        "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads),
+        "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads), *extra,
     ]  # fmt: skip
     with log_path.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)

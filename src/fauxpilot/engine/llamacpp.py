@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
@@ -66,7 +67,13 @@ class LlamaCppEngine:
             family=family,
         )
         llama.context_per_slot = context
-        self._scheduler = Scheduler(llama, self._options.slots, self._max_waiting)
+        self._scheduler = Scheduler(
+            llama,
+            self._options.slots,
+            self._max_waiting,
+            self._options.prefill_while_decoding,
+            self._options.draft_tokens,
+        )
         self._thread = threading.Thread(
             target=self._scheduler.run, name="fauxpilot-engine", daemon=True
         )
@@ -128,6 +135,7 @@ class LlamaCppEngine:
                 loop.call_soon_threadsafe(queue.put_nowait, event)
 
         sequence = Sequence(request, emit)
+        started = time.perf_counter()
         scheduler.submit(sequence)
         self._running[request.request_id] = sequence
         finished = False
@@ -138,6 +146,7 @@ class LlamaCppEngine:
                     raise EngineError(str(event)) from event
                 if isinstance(event, FinishEvent):
                     finished = True
+                    _log_finished(request.request_id, event, time.perf_counter() - started)
                 yield event
                 if finished:
                     return
@@ -150,3 +159,15 @@ class LlamaCppEngine:
         sequence = self._running.get(request_id)
         if sequence is not None and self._scheduler is not None:
             self._scheduler.cancel(sequence)
+
+
+def _log_finished(request_id: str, event: FinishEvent, seconds: float) -> None:
+    log.info(
+        "%s: %d prompt tokens (%d cached), %d generated, %s, %.0f ms",
+        request_id,
+        event.prompt_tokens,
+        event.cached_tokens,
+        event.completion_tokens,
+        event.reason,
+        seconds * 1000,
+    )

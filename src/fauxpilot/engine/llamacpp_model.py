@@ -37,6 +37,8 @@ class LoadOptions:
     context_per_slot: int
     slots: int
     batch_size: int
+    prefill_while_decoding: int = 64
+    draft_tokens: int = 0
     gpu_layers: int = 0
     main_gpu: int = 0
     tensor_split: tuple[float, ...] = ()

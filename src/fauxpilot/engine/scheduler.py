@@ -27,6 +27,7 @@ from fauxpilot.engine.base import (
     TokenEvent,
     TokenLogprob,
 )
+from fauxpilot.engine.drafting import NgramDrafter
 from fauxpilot.engine.sampling import (
     Logits,
     LogProbs,
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 # Prompt chunks that need logits at every position (echo with logprobs) stay small, since
 # llama.cpp keeps a vocabulary-sized row per position.
 PROMPT_LOGPROBS_CHUNK = 32
+# Prompt tokens per step while other sequences are decoding: a step's time is roughly
+# proportional to its tokens, and each running stream waits for the whole step.
+PREFILL_WHILE_DECODING = 64
 
 Emit = Callable[[EngineEvent | BaseException], None]
 
@@ -81,10 +85,22 @@ class Sequence:
     pending_token: int | None = None
     counts: Counter[int] = field(default_factory=Counter)
     rng: np.random.Generator = field(default_factory=lambda: new_rng(None))
+    drafter: NgramDrafter | None = None
 
     @property
     def prefilling(self) -> bool:
         return self.prompt_pos < len(self.request.prompt_tokens)
+
+
+@dataclass
+class Output:
+    """A batch row whose logits are read after the step."""
+
+    sequence: Sequence
+    batch_index: int
+    position: int  # of the token in that row
+    prompt_index: int | None = None  # scores this prompt token instead of sampling
+    drafts: list[int] = field(default_factory=list)  # draft tokens in the rows after it
 
 
 def common_prefix_length(left: list[int], right: list[int]) -> int:
@@ -97,8 +113,17 @@ def common_prefix_length(left: list[int], right: list[int]) -> int:
 
 
 class Scheduler:
-    def __init__(self, model: Decoder, slots: int, max_waiting: int) -> None:
+    def __init__(
+        self,
+        model: Decoder,
+        slots: int,
+        max_waiting: int,
+        prefill_while_decoding: int = PREFILL_WHILE_DECODING,
+        draft_tokens: int = 0,
+    ) -> None:
         self._model = model
+        self._draft_tokens = draft_tokens
+        self._prefill_while_decoding = prefill_while_decoding
         self._slots = [Slot(seq_id) for seq_id in range(slots)]
         self._max_waiting = max_waiting
         self._inbox: deque[Sequence] = deque()
@@ -162,14 +187,14 @@ class Scheduler:
         if not entries:
             return
         self._model.decode(entries)
-        for sequence, batch_index, prompt_index in outputs:
-            if sequence.cancelled:
+        for output in outputs:
+            if output.sequence.cancelled:
                 continue
-            logits = self._model.logits(batch_index)
-            if prompt_index is not None:
-                self._emit_prompt_logprob(sequence, logits, prompt_index)
+            if output.prompt_index is not None:
+                logits = self._model.logits(output.batch_index)
+                self._emit_prompt_logprob(output.sequence, logits, output.prompt_index)
             else:
-                self._sample_next(sequence, logits)
+                self._advance(output)
 
     def _admit(self) -> None:
         while True:
@@ -215,22 +240,26 @@ class Scheduler:
         for sequence in [s for s in self._active if s.cancelled]:
             self._release(sequence)
 
-    def _build_batch(
-        self,
-    ) -> tuple[list[tuple[int, int, int, bool]], list[tuple[Sequence, int, int | None]]]:
+    def _build_batch(self) -> tuple[list[tuple[int, int, int, bool]], list[Output]]:
         entries: list[tuple[int, int, int, bool]] = []
-        # (sequence, batch index, prompt index scored there or None for "sample next")
-        outputs: list[tuple[Sequence, int, int | None]] = []
-        for sequence in self._active:
-            if sequence.pending_token is None or sequence.slot is None:
-                continue
+        outputs: list[Output] = []
+        decoding = [s for s in self._active if s.pending_token is not None and s.slot]
+        for number, sequence in enumerate(decoding):
+            assert sequence.slot is not None and sequence.pending_token is not None
             slot = sequence.slot
-            outputs.append((sequence, len(entries), None))
-            entries.append((sequence.pending_token, len(slot.tokens), slot.seq_id, True))
-            slot.tokens.append(sequence.pending_token)
+            room = self._model.batch_capacity - len(entries) - (len(decoding) - number)
+            drafts = self._drafts_for(sequence, room)
+            position = len(slot.tokens)
+            outputs.append(Output(sequence, len(entries), position, drafts=drafts))
+            for offset, token in enumerate([sequence.pending_token, *drafts]):
+                entries.append((token, position + offset, slot.seq_id, True))
+                slot.tokens.append(token)
             sequence.pending_token = None
+        # While others stream, prompt chunks stay small so every step stays short.
+        prefill_budget = self._prefill_while_decoding if entries else self._model.batch_capacity
+        prefill_end = min(self._model.batch_capacity, len(entries) + prefill_budget)
         for sequence in self._active:
-            room = self._model.batch_capacity - len(entries)
+            room = prefill_end - len(entries)
             if room <= 0:
                 break
             if sequence.prefilling:
@@ -242,7 +271,7 @@ class Scheduler:
         sequence: Sequence,
         room: int,
         entries: list[tuple[int, int, int, bool]],
-        outputs: list[tuple[Sequence, int, int | None]],
+        outputs: list[Output],
     ) -> None:
         assert sequence.slot is not None
         prompt = sequence.request.prompt_tokens
@@ -254,9 +283,9 @@ class Scheduler:
         for position in range(sequence.prompt_pos, sequence.prompt_pos + size):
             last = position == len(prompt) - 1
             if last:
-                outputs.append((sequence, len(entries), None))
+                outputs.append(Output(sequence, len(entries), position))
             elif scored:
-                outputs.append((sequence, len(entries), position + 1))
+                outputs.append(Output(sequence, len(entries), position, position + 1))
             entries.append((prompt[position], position, slot.seq_id, last or scored))
             slot.tokens.append(prompt[position])
         sequence.prompt_pos += size
@@ -268,13 +297,48 @@ class Scheduler:
         event = TokenEvent(token, self._model.piece(token), float(logprobs[token]), top, True)
         _deliver(sequence, event)
 
-    def _sample_next(self, sequence: Sequence, logits: Logits) -> None:
+    def _drafts_for(self, sequence: Sequence, room: int) -> list[int]:
+        request = sequence.request
+        if not self._draft_tokens or not request.sampling.greedy or sequence.slot is None:
+            return []
+        if sequence.drafter is None:
+            sequence.drafter = NgramDrafter(request.prompt_tokens)
+        limit = min(
+            self._draft_tokens,
+            room,
+            request.max_tokens - sequence.generated - 1,
+            self._model.context_per_slot - len(sequence.slot.tokens) - 2,
+        )
+        return sequence.drafter.propose(limit)
+
+    def _advance(self, output: Output) -> None:
+        """Sample after a decoded token; accept draft tokens for as long as they match."""
+        sequence = output.sequence
+        slot = sequence.slot
+        accepted = 0
+        for offset in range(len(output.drafts) + 1):
+            logits = self._model.logits(output.batch_index + offset)
+            token = self._sample_next(sequence, logits, output.position + offset + 1)
+            if token is None:
+                break
+            if offset < len(output.drafts) and token == output.drafts[offset]:
+                accepted += 1
+                continue
+            sequence.pending_token = token
+            break
+        valid = output.position + 1 + accepted
+        if slot is not None and len(slot.tokens) > valid:
+            self._model.forget(slot.seq_id, valid)
+            del slot.tokens[valid:]
+
+    def _sample_next(self, sequence: Sequence, logits: Logits, position: int) -> int | None:
+        """The next token at `position`, delivered; None when the sequence finished."""
         request = sequence.request
         adjusted = adjust_logits(logits, request.sampling, sequence.counts)
         token = sample(adjusted, request.sampling, sequence.rng)
         if token in request.stop_token_ids:
             self._finish(sequence, "stop")
-            return
+            return None
         logprob: float | None = None
         top: tuple[TokenLogprob, ...] = ()
         if request.top_logprobs is not None:
@@ -283,13 +347,14 @@ class Scheduler:
             top = self._top(logprobs, request.top_logprobs)
         sequence.generated += 1
         sequence.counts[token] += 1
+        if sequence.drafter is not None:
+            sequence.drafter.extend([token])
         _deliver(sequence, TokenEvent(token, self._model.piece(token), logprob, top))
-        assert sequence.slot is not None
-        context_full = len(sequence.slot.tokens) + 1 >= self._model.context_per_slot
+        context_full = position + 1 >= self._model.context_per_slot
         if sequence.generated >= request.max_tokens or context_full:
             self._finish(sequence, "length")
-        else:
-            sequence.pending_token = token
+            return None
+        return token
 
     def _top(self, logprobs: LogProbs, k: int) -> tuple[TokenLogprob, ...]:
         return tuple(

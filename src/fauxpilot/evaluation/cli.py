@@ -157,7 +157,7 @@ def _evaluate(
     try:
         tasks = load()[: args.limit]
         sandbox = Sandbox.detect(Limits(timeout=args.timeout))
-        if not sandbox.isolation.network_isolated:
+        if not (sandbox.isolation.network_isolated and sandbox.isolation.filesystem_protected):
             log.warning("sandbox: %s", sandbox.isolation.description)
         with CompletionClient(args.url, settings) as client:
             client.wait_until_ready(args.wait)

@@ -1,7 +1,7 @@
 """Runs model-generated Python programs with limits, so that a bad completion cannot do harm.
 
-Each program runs in its own process, `sys.executable -I` (isolated mode: no user site,
-no PYTHON* variables, the script's folder not on sys.path), with:
+Each program runs in its own process, `python -I` (isolated mode: no user site, no PYTHON*
+variables, the script's folder not on sys.path), with:
 
 - a wall-clock timeout, after which the whole process group is killed (SIGKILL);
 - resource limits set in the child before it starts (RLIMIT_CPU, RLIMIT_AS, RLIMIT_FSIZE,
@@ -10,22 +10,39 @@ no PYTHON* variables, the script's folder not on sys.path), with:
 - a fresh temporary working directory, deleted afterwards, which is also its HOME and
   TMPDIR; an environment of PATH, HOME, TMPDIR and a UTF-8 locale only; stdin at EOF
   (/dev/null); stdout and stderr in anonymous temporary files that RLIMIT_FSIZE caps;
-- when util-linux `unshare` works here: a new network namespace (only a loopback device,
-  which is down: no connection to anything, including the FauxPilot server on 127.0.0.1)
-  and a new PID namespace (the program cannot see or signal the server or any other process,
-  and all its descendants die with it). As root it also runs as user `nobody` if that user
-  can run the interpreter; as another user, inside a user namespace (`--map-root-user`).
+- when util-linux `unshare` works here, new namespaces: network (only a loopback device,
+  which is down: no connection to anything, including the FauxPilot server on 127.0.0.1),
+  PID (it cannot see or signal any other process; its descendants die with it), and in the
+  strongest set-ups mount, IPC and UTS, where `sandbox_isolation.py` makes every mount
+  read-only except the working directory (bind-mounted writable), puts a read-only /dev of
+  null, zero, full, random and urandom only over /dev, and drops all privileges.
 
-`detect_isolation` tries these set-ups once, from the strongest, with a probe that must fail
-to connect to a socket listening on 127.0.0.1, and `Isolation.description` says which one is
+`detect_isolation` tries these set-ups once, strongest first, and keeps the first whose probe
+passes: it must fail to connect to a socket listening on 127.0.0.1 and, when it claims a
+read-only filesystem, fail to create a file beside its working directory, have no
+capabilities, and find /dev/null and /proc working. `Isolation.description` says which one is
 in force ("none: ..." when none works: then the program can reach the network).
 
-What this is not: a container. The filesystem is shared. The program can read every file its
-user can read, and write every file its user can write: its working directory is only where
-it starts. When it runs as root (no `nobody` fallback, e.g. an interpreter under /root), that
-is the whole machine. There is no seccomp filter and no cgroup; RLIMIT_NPROC does not bind
-root, so a fork bomb is stopped only by the timeout. This is enough for HumanEval-style code
-written by a model that is not trying to escape; do not run hostile code with it.
+1. As root, read-only, as user `nobody` (no groups, no_new_privs): under this interpreter if
+   `nobody` can run it, else under a system Python 3.8+ such as Debian's /usr/bin/python3
+   (HumanEval needs only the standard library; the description names it). Here the venv's
+   interpreter is under /root, which `nobody` cannot enter, so it is the system one.
+2. As root, read-only, as root with every capability dropped for good (locked secure bits,
+   empty bounding set, no_new_privs): it cannot remount anything, but reads what root reads.
+3. As another user: read-only inside a user namespace (`--map-root-user`), no capabilities.
+4. Fallbacks sharing the filesystem: network and PID namespaces as `nobody` (it can write
+   world-writable places such as /tmp) or as root (it can write any file on the machine), or
+   a network namespace only.
+
+What read-only protects: nothing outside the working directory can be created, changed or
+deleted, and the mounts cannot be undone (no CAP_SYS_ADMIN; in a new user namespace they are
+locked). What it does not: the program can read every file its user can read (as `nobody`,
+world-readable ones) and print it into its error, which goes into the results; it can connect
+to filesystem Unix sockets its user may write to (as root, e.g. a Docker socket, if any);
+there is no /dev/shm, so multiprocessing locks fail. There is no seccomp filter and no cgroup:
+kernel bugs are in reach, and as root a fork bomb is stopped only by the timeout. This is not
+a container: it suits HumanEval-style code from a model that is not trying to escape, not
+hostile code.
 
 A program passes only if it exits with status 0 after running to its end: a marker written
 after the program's last line must appear, so `sys.exit(0)` inside a test does not pass.
@@ -51,11 +68,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
+from fauxpilot.evaluation import sandbox_isolation
+
 log = logging.getLogger(__name__)
 
 MIB = 1 << 20
 GIB = 1 << 30
-NOBODY = 65534
+NOBODY = sandbox_isolation.NOBODY
+_SYSTEM_PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3")
+_NAMESPACES = "network, PID, mount, IPC and UTS namespaces"
+_READ_ONLY = "filesystem read-only except its working directory"
 Status = Literal["passed", "failed", "timeout"]
 
 # Runs the program as __main__, then writes the marker on the raw stdout descriptor.
@@ -76,6 +98,18 @@ else:
     raise SystemExit("the network is reachable")
 with open("probe.txt", "w") as probe:
     probe.write("the working directory is writable")
+if {read_only}:
+    try:
+        open({outside!r}, "x").close()
+    except OSError:
+        pass
+    else:
+        raise SystemExit("a file outside the working directory was writable")
+    with open("/dev/null", "w") as null, open("/proc/self/status") as status:
+        null.write("/dev/null works")
+        capabilities = [line.split()[1] for line in status if line.startswith("CapEff:")]
+    if int(capabilities[0], 16):
+        raise SystemExit("the program has capabilities")
 """
 
 
@@ -98,10 +132,16 @@ class Isolation:
     description: str
     prefix: tuple[str, ...] = ()
     run_as: int | None = None
+    interpreter: str = ""  # "" for sys.executable
+    read_only: bool = False  # all but the working directory, and the program has no capabilities
 
     @property
     def network_isolated(self) -> bool:
         return bool(self.prefix)
+
+    @property
+    def filesystem_protected(self) -> bool:
+        return self.read_only
 
 
 @dataclass(frozen=True)
@@ -137,44 +177,109 @@ def candidate_isolations() -> list[Isolation]:
     if unshare is None:
         return []
     pid = ("--pid", "--fork", "--kill-child")
-    if os.geteuid() == 0:
-        nobody = ("--setuid", str(NOBODY), "--setgid", str(NOBODY))
+    mounted = (*pid, "--mount", "--mount-proc", "--ipc", "--uts", "--")
+    if os.geteuid() != 0:
+        user = (unshare, "--user", "--map-root-user", "--net")
         return [
             Isolation(
-                "network and PID namespaces, as user nobody",
-                (unshare, "--net", *pid, *nobody, "--"),
-                run_as=NOBODY,
+                f"{_NAMESPACES} in a user namespace; {_READ_ONLY}; no capabilities",
+                (*user, *mounted, *_setup("nocaps")),
+                read_only=True,
             ),
-            Isolation(
-                "network and PID namespaces (as root: files stay writable)",
-                (unshare, "--net", *pid, "--"),
-            ),
-            Isolation("network namespace (as root: files stay writable)", (unshare, "--net", "--")),
+            Isolation("network and PID namespaces (user namespace)", (*user, *pid, "--")),
+            Isolation("network namespace (user namespace)", (*user, "--")),
         ]
-    user = (unshare, "--net", "--map-root-user")
+    return [*_read_only_as_root(unshare, mounted), *_shared_filesystem_as_root(unshare, pid)]
+
+
+def _read_only_as_root(unshare: str, mounted: tuple[str, ...]) -> list[Isolation]:
+    read_only = f"{_NAMESPACES}; {_READ_ONLY}"
+    nobody = (unshare, "--net", *mounted, *_setup("nobody"))
+    candidates = [Isolation(f"{read_only}; as user nobody", nobody, NOBODY, read_only=True)]
+    system = _system_interpreter()
+    if system is not None:
+        path, version = system
+        description = f"{read_only}; as user nobody, with {path} (Python {version})"
+        candidates.append(Isolation(description, nobody, NOBODY, path, read_only=True))
+    without_capabilities = (unshare, "--net", *mounted, *_setup("nocaps"))
+    description = f"{read_only}; as root without capabilities (root's files readable, not writable)"
+    candidates.append(Isolation(description, without_capabilities, read_only=True))
+    return candidates
+
+
+def _shared_filesystem_as_root(unshare: str, pid: tuple[str, ...]) -> list[Isolation]:
+    nobody = ("--setuid", str(NOBODY), "--setgid", str(NOBODY))
     return [
-        Isolation("network and PID namespaces (user namespace)", (*user, *pid, "--")),
-        Isolation("network namespace (user namespace)", (*user, "--")),
+        Isolation(
+            "network and PID namespaces, as user nobody (world-writable files stay writable)",
+            (unshare, "--net", *pid, *nobody, "--"),
+            run_as=NOBODY,
+        ),
+        Isolation(
+            "network and PID namespaces (as root: files stay writable)",
+            (unshare, "--net", *pid, "--"),
+        ),
+        Isolation("network namespace (as root: files stay writable)", (unshare, "--net", "--")),
     ]
 
 
+def _setup(mode: str) -> tuple[str, ...]:
+    """The in-namespace set-up (sandbox_isolation.py), run by this interpreter as root."""
+    return (sys.executable, "-I", "-S", sandbox_isolation.__file__, mode)
+
+
+def _system_interpreter() -> tuple[str, str] | None:
+    """A Python 3.8+ other than this one (which user nobody may not be able to run)."""
+    ours = os.path.realpath(sys.executable)
+    for path in _SYSTEM_PYTHONS:
+        if not os.access(path, os.X_OK) or os.path.realpath(path) == ours:
+            continue
+        try:
+            version = subprocess.run(
+                [path, "-I", "-S", "-c", "import sys; print(*sys.version_info[:3], sep='.')"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+                env=_child_environment(Path("/")),
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if tuple(int(part) for part in version.split(".")[:2]) >= (3, 8):
+            return path, version
+    return None
+
+
 def detect_isolation(limits: Limits | None = None) -> Isolation:
-    """The strongest isolation that works here, proven by a probe that must not connect."""
+    """The strongest isolation that works here, proven by a probe of what it claims."""
     limits = limits or Limits()
     candidates = candidate_isolations()
     if not candidates:
         return Isolation("none: util-linux `unshare` is not installed; the network is reachable")
     reason = ""
     with socket.create_server(("127.0.0.1", 0)) as listener:
-        probe = _PROBE.format(port=listener.getsockname()[1])
+        port = listener.getsockname()[1]
         for candidate in candidates:
-            result = execute(probe, candidate, limits)
-            if result.passed:
+            reason = _probe(candidate, limits, port)
+            if not reason:
                 log.info("sandbox: %s", candidate.description)
                 return candidate
-            reason = _summary(result.error) or result.status
             log.info("sandbox: %s does not work here: %s", candidate.description, reason)
     return Isolation(f"none: `unshare --net` failed ({reason}); the network is reachable")
+
+
+def _probe(candidate: Isolation, limits: Limits, port: int) -> str:
+    """Why `candidate` does not isolate as it says ("" when it does)."""
+    outside = Path(tempfile.gettempdir(), f"fauxpilot-probe-{secrets.token_hex(8)}")
+    probe = _PROBE.format(port=port, read_only=candidate.read_only, outside=str(outside))
+    try:
+        result = execute(probe, candidate, limits)
+    finally:
+        wrote_outside = outside.exists()
+        outside.unlink(missing_ok=True)
+    if wrote_outside:
+        return "a file outside the working directory was written"
+    return "" if result.passed else _summary(result.error) or result.status
 
 
 def execute(source: str, isolation: Isolation, limits: Limits) -> ExecutionResult:
@@ -190,7 +295,8 @@ def execute(source: str, isolation: Isolation, limits: Limits) -> ExecutionResul
         (workdir / _PROGRAM_NAME).write_text(source, encoding="utf-8")
         if isolation.run_as is not None:
             os.chown(workdir, isolation.run_as, isolation.run_as)
-        command = [*isolation.prefix, sys.executable, "-I", "-c", _BOOTSTRAP, _PROGRAM_NAME]
+        interpreter = isolation.interpreter or sys.executable
+        command = [*isolation.prefix, interpreter, "-I", "-c", _BOOTSTRAP, _PROGRAM_NAME]
         process = subprocess.Popen(
             [*command, marker],
             cwd=workdir,
