@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
 from fauxpilot.engine.base import (
+    ChatTemplateMissing,
     EngineEvent,
     FinishEvent,
     GenerationRequest,
@@ -19,7 +20,13 @@ from fauxpilot.engine.base import (
 from fauxpilot.models.catalog import FAMILIES, PromptFamily
 
 BYTE_OFFSET = 10
-SPECIALS = {"<|endoftext|>": 0, "<|fim_prefix|>": 1, "<|fim_suffix|>": 2, "<|fim_middle|>": 3}
+SPECIALS = {
+    "<|endoftext|>": 0,
+    "<|fim_prefix|>": 1,
+    "<|fim_suffix|>": 2,
+    "<|fim_middle|>": 3,
+    "<|file_sep|>": 4,
+}
 
 
 class ByteTokenizer:
@@ -50,6 +57,14 @@ class ByteTokenizer:
 
     def special_token_id(self, text: str) -> int | None:
         return SPECIALS.get(text)
+
+    has_chat_template = True
+
+    def apply_chat_template(self, messages: Sequence[tuple[str, str]]) -> str:
+        if not self.has_chat_template:
+            raise ChatTemplateMissing("this model has no chat template")
+        turns = "".join(f"[{role}]{text}\n" for role, text in messages)
+        return turns + "[assistant]"
 
 
 def pieces_of(text: str) -> list[bytes]:

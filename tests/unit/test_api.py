@@ -271,3 +271,33 @@ def test_typeahead_answers_from_the_last_suggestion(client: TestClient, engine: 
     body["stream"] = True
     streamed = sse_events(client.post("/v1/completions", json=body))
     assert "".join(event["choices"][0]["text"] for event in streamed[:-1]) == "urn a + b\n"
+
+
+def test_tabby_segments(client: TestClient, engine: FakeEngine) -> None:
+    engine.queue_output("return 1")
+    body = {
+        "language": "python",
+        "segments": {
+            "prefix": "def one():\n    ",
+            "suffix": "\n",
+            "filepath": "a.py",
+            "git_url": "https://example.invalid/repo.git",
+            "declarations": [{"filepath": "b.py", "body": "def two(): ...\n"}],
+            "relevant_snippets_from_changed_files": [
+                {"filepath": "c.py", "body": "X = 3\n", "score": 0.5}
+            ],
+            "clipboard": "",
+        },
+        "user": "someone",
+        "temperature": 0,
+        "seed": 1,
+        "mode": "standard",
+    }
+    response = client.post("/v1/completions", json=body, headers={"Authorization": "Bearer t"})
+    assert response.status_code == 200
+    payload = response.json()
+    assert payload["id"] and payload["choices"][0]["index"] == 0
+    assert payload["choices"][0]["text"] == "return 1"
+    tokens = engine.requests[-1].prompt_tokens
+    assert tokens.count(4) == 2  # two other files as <|file_sep|> context
+    assert tokens.index(1) > tokens.index(4)  # context before <|fim_prefix|>

@@ -7,6 +7,7 @@ from fauxpilot.completion.fim import (
     build_plain,
     fim_tokens,
 )
+from fauxpilot.completion.types import ContextFile
 from fauxpilot.models.catalog import FAMILIES, detect_family
 
 from .fakes import SPECIALS, ByteTokenizer
@@ -122,3 +123,29 @@ def test_each_keystroke_only_appends_to_a_line_in_middle_prompt() -> None:
     before = build_fim(tokenizer, fim, "x = 1\nre", "\ny = 2\n", 1000, 16, line_in_middle=True)
     after = build_fim(tokenizer, fim, "x = 1\nret", "\ny = 2\n", 1000, 16, line_in_middle=True)
     assert after.tokens[: len(before.tokens)] == before.tokens
+
+
+def test_repository_context_goes_first_nearest_file_last() -> None:
+    fim = fim_tokens(tokenizer, FAMILIES["qwen2.5-coder"])
+    assert fim is not None and fim.file_separator == SPECIALS["<|file_sep|>"]
+    files = [ContextFile("far.py", "FAR = 1\n"), ContextFile("near.py", "NEAR = 2\n")]
+    built = build_fim(tokenizer, fim, "x = ", "\n", 1000, 16, context_files=files)
+    separators = [i for i, t in enumerate(built.tokens) if t == SPECIALS["<|file_sep|>"]]
+    assert len(separators) == 2
+    prefix_at = built.tokens.index(SPECIALS["<|fim_prefix|>"])
+    assert text_of(built.tokens[separators[0] + 1 : separators[1]]) == "far.py\nFAR = 1\n"
+    assert text_of(built.tokens[separators[1] + 1 : prefix_at]) == "near.py\nNEAR = 2\n"
+
+
+def test_repository_context_keeps_to_its_share_cutting_at_lines() -> None:
+    fim = fim_tokens(tokenizer, FAMILIES["qwen2.5-coder"])
+    assert fim is not None
+    big = "".join(f"line_{number} = {number}\n" for number in range(200))
+    files = [ContextFile("big.py", big), ContextFile("near.py", "NEAR = 2\n")]
+    built = build_fim(tokenizer, fim, "x = ", "\n", 300, 16, context_files=files)
+    prefix_at = built.tokens.index(SPECIALS["<|fim_prefix|>"])
+    context = text_of(built.tokens[:prefix_at])
+    assert prefix_at <= int((300 - 16 - 3) * 0.3)
+    assert context.endswith("near.py\nNEAR = 2\n")
+    assert context.startswith("big.py\nline_0 = 0\n")
+    assert "\nline_" in context and context.split("near.py")[0].endswith("\n")

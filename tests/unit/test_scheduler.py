@@ -27,6 +27,7 @@ class FakeDecoder:
         self.cache: dict[int, list[int]] = {seq: [] for seq in range(slots)}
         self.decoded_tokens = 0
         self.steps = 0
+        self.rows_per_step: list[int] = []
         self._rows: list[np.ndarray] = []
 
     def forget(self, seq_id: int, keep: int) -> bool:
@@ -43,6 +44,7 @@ class FakeDecoder:
             row[self.next_token(self.cache[seq_id])] = 5.0
             self._rows.append(row if wants else np.full(VOCAB, np.nan, dtype=np.float32))
         self.steps += 1
+        self.rows_per_step.append(len(entries))
 
     def next_token(self, context: list[int]) -> int:
         return 1 + sum(context) * 7 % (VOCAB - 1)
@@ -212,3 +214,35 @@ def test_speculative_drafts_give_the_same_tokens_in_fewer_steps(max_tokens: int)
     assert outputs[4] == outputs[0]
     assert 9 in outputs[0] or max_tokens < 14
     assert steps[4] < steps[0]
+
+
+class ContraryDecoder(FakeDecoder):
+    """Says 1, 2, 3, then a new number each time: a draft after 1, 2, 3 is always wrong."""
+
+    def next_token(self, context: list[int]) -> int:
+        cycle = len(context) % 4
+        return cycle + 1 if cycle < 3 else 10 + len(context) // 4
+
+
+def test_rejected_drafts_back_off() -> None:
+    outputs = {}
+    widened = {}
+    for drafts in (0, 4):
+        decoder = ContraryDecoder(1, batch_capacity=16)
+        events: dict[str, list[object]] = {}
+        scheduler = Scheduler(decoder, 1, 8, draft_tokens=drafts)
+        run(scheduler, [make("s", [1, 2, 3, 4], events, max_tokens=60)], events)
+        outputs[drafts] = tokens_of(events["s"])
+        widened[drafts] = sum(1 for rows in decoder.rows_per_step[1:] if rows > 1)
+    assert outputs[4] == outputs[0]
+    assert widened[0] == 0
+    assert 0 < widened[4] <= 6  # without backing off, a draft every fourth step: 15
+
+
+def test_zero_max_tokens_only_reads_the_prompt() -> None:
+    decoder = FakeDecoder(1, batch_capacity=64)
+    scheduler = Scheduler(decoder, 1, 8)
+    events: dict[str, list[object]] = {}
+    run(scheduler, [make("warm", [1, 2, 3, 4], events, max_tokens=0)], events)
+    assert events["warm"] == [FinishEvent("length", 4, 0, 0)]
+    assert decoder.cache[0] == [1, 2, 3, 4]

@@ -1,5 +1,13 @@
 from fauxpilot.completion.detok import Utf8Stream
-from fauxpilot.completion.stopping import StopAssembler, suffix_repeat_rule
+from fauxpilot.completion.stopping import (
+    DedentRule,
+    StopAssembler,
+    StopRule,
+    cursor_block_indent,
+    stop_rules,
+    suffix_repeat_rule,
+)
+from fauxpilot.completion.types import CompletionJob
 
 
 def feed(stops: list[str], pieces: list[str]) -> tuple[str, bool, list[int]]:
@@ -87,3 +95,31 @@ def test_suffix_rule_needs_the_whole_line() -> None:
         assembler.push(piece, 0)
     assert not assembler.stopped
     assert suffix_repeat_rule("\n  \n") is None
+
+
+def test_dedent_rule_stops_before_a_line_leaving_the_block() -> None:
+    assembler: StopAssembler[int] = StopAssembler([DedentRule(4)])
+    pieces = ["x = 1\n", "    y = 2\n", "\n", "        z = 3\n", "  ", "  w\n", "def", " g():\n"]
+    out = "".join(p.text for piece in pieces for p in assembler.push(piece, 0))
+    assert assembler.stopped
+    assert out == "x = 1\n    y = 2\n\n        z = 3\n    w\n"
+
+
+def test_dedent_rule_waits_for_the_first_character_of_a_line() -> None:
+    assembler: StopAssembler[int] = StopAssembler([DedentRule(8)])
+    emitted = [p.text for p in assembler.push("a\n  ", 0)]
+    assert emitted == []  # "  " could still become a dedented line
+    assert "".join(p.text for p in assembler.push("      b", 1)) == "a\n        b"
+    assert not assembler.stopped
+
+
+def test_editor_stops_come_with_a_suffix() -> None:
+    def job(prompt: str, suffix: str | None) -> CompletionJob:
+        return CompletionJob("r", [prompt], 16, suffix=suffix, stop=("\n\n\n",))
+
+    assert cursor_block_indent("def f():\n    ret") == 4
+    assert cursor_block_indent("def f():\n") is None
+    assert len(stop_rules(job("def f():\n    ret", None))) == 1
+    rules = stop_rules(job("def f():\n    ret", "\nprint(f())\n"))
+    assert StopRule("\nprint(f())\n", keep=1) in rules
+    assert DedentRule(4) in rules

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fauxpilot import __version__
-from fauxpilot.api import editors, openai
+from fauxpilot.api import chat, editors, llamacpp, openai
 from fauxpilot.api.errors import install_error_handlers
 from fauxpilot.api.state import AppState
 from fauxpilot.completion.service import CompletionService
@@ -76,6 +76,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(editors.router)
+    app.include_router(llamacpp.router)
+    app.include_router(chat.router)
     app.add_middleware(RequestIdMiddleware)
     return app
 

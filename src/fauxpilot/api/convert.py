@@ -17,6 +17,7 @@ from fauxpilot.completion.types import (
     ChoiceDelta,
     CompletionJob,
     CompletionResult,
+    ContextFile,
     LogprobEntry,
     Usage,
 )
@@ -45,10 +46,17 @@ def to_job(request: CompletionRequest, request_id: str, vocab_size: int) -> Comp
         logit_bias=logit_bias,
         seed=None if request.seed is None else request.seed & _SEED_MASK,
     )
+    segments = request.segments
+    context = tuple(
+        ContextFile(snippet.filepath, snippet.body)
+        for snippet in (segments.context_snippets() if segments else [])
+        if snippet.body
+    )
     return CompletionJob(
         request_id=request_id,
         prompts=request.prompt_list(),
-        suffix=request.suffix,
+        suffix=segments.suffix if segments is not None else request.suffix,
+        context_files=context,
         max_tokens=request.max_tokens or 16,
         sampling=sampling,
         stop=tuple(request.stop_list()),

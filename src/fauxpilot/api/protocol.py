@@ -20,6 +20,36 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class Snippet(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    filepath: str = ""
+    body: str = ""
+
+
+class Segments(BaseModel):
+    """Tabby's agent sends the code around the cursor in `segments` instead of `prompt`."""
+
+    model_config = ConfigDict(extra="ignore")
+    prefix: str = ""
+    suffix: str | None = None
+    filepath: str | None = None
+    declarations: list[Snippet] = Field(default_factory=list, max_length=256)
+    relevant_snippets_from_changed_files: list[Snippet] = Field(
+        default_factory=list, max_length=256
+    )
+    relevant_snippets_from_recently_opened_files: list[Snippet] = Field(
+        default_factory=list, max_length=256
+    )
+
+    def context_snippets(self) -> list[Snippet]:
+        """Farthest first, nearest (the declarations the code uses) last."""
+        return [
+            *self.relevant_snippets_from_recently_opened_files,
+            *self.relevant_snippets_from_changed_files,
+            *self.declarations,
+        ]
+
+
 class CompletionRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
@@ -44,6 +74,8 @@ class CompletionRequest(BaseModel):
     seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1)
     # Common extension (llama.cpp, vLLM): 0 means off.
     top_k: int | None = Field(None, ge=0, le=1000)
+    # Tabby's agent: code around the cursor and snippets of other files.
+    segments: Segments | None = None
 
     @field_validator("prompt")
     @classmethod
@@ -82,6 +114,8 @@ class CompletionRequest(BaseModel):
         return self
 
     def prompt_list(self) -> list[str] | list[list[int]]:
+        if self.segments is not None:
+            return [self.segments.prefix]
         prompt = self.prompt
         if isinstance(prompt, str):
             return [prompt]

@@ -22,6 +22,15 @@ class RunningServer:
     name: str
     url: str
     process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI API root, as clients' `base_url` wants it."""
+        return f"{self.url}/v1"
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
 
     def rss_mib(self) -> tuple[float, float]:
         """Current and peak resident memory of the server process, in MiB."""
@@ -52,7 +61,9 @@ def _wait_healthy(server: RunningServer, health_path: str) -> RunningServer:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with {server.process.returncode}")
+            raise RuntimeError(
+                f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}"
+            )
         try:
             if httpx.get(server.url + health_path, timeout=2).status_code == 200:
                 log.info("%s is up at %s", server.name, server.url)
@@ -61,7 +72,9 @@ def _wait_healthy(server: RunningServer, health_path: str) -> RunningServer:
             pass
         time.sleep(0.5)
     server.stop()
-    raise RuntimeError(f"{server.name} did not start within {STARTUP_SECONDS} s")
+    raise RuntimeError(
+        f"{server.name} did not start within {STARTUP_SECONDS} s:\n{server.log_tail()}"
+    )
 
 
 def start_fauxpilot(
@@ -74,7 +87,7 @@ def start_fauxpilot(
     ]  # fmt: skip
     with log_path.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    server = RunningServer("fauxpilot", f"http://127.0.0.1:{port}", process)
+    server = RunningServer("fauxpilot", f"http://127.0.0.1:{port}", process, log_path)
     return _wait_healthy(server, "/health")
 
 
@@ -90,5 +103,5 @@ def start_llama_cpp_server(
     ]  # fmt: skip
     with log_path.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    server = RunningServer("llama-cpp-python server", f"http://127.0.0.1:{port}", process)
+    server = RunningServer("llama-cpp-python server", f"http://127.0.0.1:{port}", process, log_path)
     return _wait_healthy(server, "/v1/models")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fauxpilot.completion.context import keep_head, keep_tail, keep_tail_tokens, split_budget
+from fauxpilot.completion.repo_context import CONTEXT_SHARE, context_tokens
+from fauxpilot.completion.types import ContextFile
 from fauxpilot.engine.base import Tokenizer
 from fauxpilot.models.catalog import PromptFamily
 
@@ -25,6 +28,7 @@ class FimTokens:
     prefix: int
     suffix: int
     middle: int
+    file_separator: int | None = None
 
 
 def fim_tokens(tokenizer: Tokenizer, family: PromptFamily) -> FimTokens | None:
@@ -39,7 +43,8 @@ def fim_tokens(tokenizer: Tokenizer, family: PromptFamily) -> FimTokens | None:
     if len(ids) != 3 or None in ids:
         return None
     prefix, suffix, middle = (int(token) for token in ids if token is not None)
-    return FimTokens(prefix, suffix, middle)
+    separator = tokenizer.special_token_id(family.file_separator) if family.file_separator else None
+    return FimTokens(prefix, suffix, middle, separator)
 
 
 def _leading(tokenizer: Tokenizer) -> list[int]:
@@ -94,6 +99,7 @@ def build_fim(
     max_tokens: int,
     *,
     line_in_middle: bool = False,
+    context_files: Sequence[ContextFile] = (),
 ) -> PreparedPrompt:
     """`<prefix-token> P <suffix-token> S <middle-token>`, trimmed to fit around the cursor.
 
@@ -108,6 +114,11 @@ def build_fim(
     if len(line_tokens) > budget // 4:  # a huge line (minified code): keep the plain layout
         head, line, line_tokens = prefix, "", []
     budget -= len(line_tokens)
+    repository: list[int] = []
+    if context_files and fim.file_separator is not None:
+        share = int(budget * CONTEXT_SHARE)
+        repository = context_tokens(tokenizer, fim.file_separator, context_files, share)
+        budget -= len(repository)
     head_tokens = tokenizer.tokenize(head, special=False)
     suffix_tokens = tokenizer.tokenize(suffix, special=False)
     keep_prefix, keep_suffix = split_budget(len(head_tokens), len(suffix_tokens), budget)
@@ -115,6 +126,7 @@ def build_fim(
     kept_suffix = keep_head(tokenizer, suffix, suffix_tokens, keep_suffix)
     tokens = [
         *lead,
+        *repository,
         fim.prefix,
         *kept_prefix.tokens,
         fim.suffix,

@@ -17,7 +17,7 @@ from fauxpilot.completion.fim import (
     fim_tokens,
 )
 from fauxpilot.completion.merge import merge_streams
-from fauxpilot.completion.stopping import Piece, StopAssembler, StopRule, suffix_repeat_rule
+from fauxpilot.completion.stopping import Piece, StopAssembler, stop_rules
 from fauxpilot.completion.typeahead import TypeaheadCache
 from fauxpilot.completion.types import (
     Choice,
@@ -55,21 +55,23 @@ class CompletionService:
         """Token prompts for every prompt of the job; raises PromptTooLongError."""
         tokenizer = self._engine.tokenizer
         context = self._engine.model.context_length
-        fim = fim_tokens(tokenizer, self._engine.model.family) if job.suffix else None
+        wants_fim = bool(job.suffix or job.context_files)
+        fim = fim_tokens(tokenizer, self._engine.model.family) if wants_fim else None
         prepared = []
         for prompt in job.prompts:
             if isinstance(prompt, list):
                 prepared.append(build_from_tokens(tokenizer, prompt, context, job.max_tokens))
-            elif fim is not None and job.suffix:
+            elif fim is not None:
                 prepared.append(
                     build_fim(
                         tokenizer,
                         fim,
                         prompt,
-                        job.suffix,
+                        job.suffix or "",
                         context,
                         job.max_tokens,
                         line_in_middle=self._options.fim_line_in_middle,
+                        context_files=job.context_files,
                     )
                 )
             else:
@@ -207,10 +209,7 @@ class _ChoiceDecoder:
     """Per-choice state: bytes -> text, stop strings, logprob entries with offsets."""
 
     def __init__(self, job: CompletionJob, index: int, with_logprobs: bool) -> None:
-        rules: list[str | StopRule] = list(job.stop)
-        if job.suffix and (repeat := suffix_repeat_rule(job.suffix)) is not None:
-            rules.append(repeat)
-        self.stops: StopAssembler[LogprobEntry | None] = StopAssembler(rules)
+        self.stops: StopAssembler[LogprobEntry | None] = StopAssembler(stop_rules(job))
         self._utf8 = Utf8Stream()
         self._prompt_utf8 = Utf8Stream()
         self._with_logprobs = with_logprobs

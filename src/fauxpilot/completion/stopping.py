@@ -6,9 +6,12 @@ is always found whole in the held text, and text once emitted never has to be ta
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
+
+from fauxpilot.completion.types import CompletionJob
 
 T = TypeVar("T")
 
@@ -19,12 +22,32 @@ class Piece(Generic[T]):
     payload: T
 
 
+class StopMatcher(Protocol):
+    def find(self, text: str) -> int | None:
+        """Where the output must end in `text` (characters kept), or None."""
+        ...
+
+    def held(self, text: str) -> int:
+        """How many characters at the end of `text` might still become a stop."""
+        ...
+
+
 @dataclass(frozen=True)
 class StopRule:
     """Stop where `text` appears; the first `keep` characters of it stay in the output."""
 
     text: str
     keep: int = 0
+
+    def find(self, text: str) -> int | None:
+        index = text.find(self.text)
+        return None if index < 0 else index + self.keep
+
+    def held(self, text: str) -> int:
+        for length in range(min(len(self.text) - 1, len(text)), 0, -1):
+            if text.endswith(self.text[:length]):
+                return length
+        return 0
 
 
 def suffix_repeat_rule(suffix: str) -> StopRule | None:
@@ -40,13 +63,63 @@ def suffix_repeat_rule(suffix: str) -> StopRule | None:
     return StopRule(f"\n{first_line}\n", keep=1)
 
 
+_LINE_START = re.compile(r"\n([ \t]*)(?=[^ \t\n])")
+
+
+@dataclass(frozen=True)
+class DedentRule:
+    """Stop before a line indented less than the block the completion started in.
+
+    A suggestion for the body of a block ends where the code leaves that block; blank lines
+    do not count. The newline stays, so the last line of the block is complete.
+    """
+
+    block_indent: int
+
+    def find(self, text: str) -> int | None:
+        for match in _LINE_START.finditer(text):
+            if indent_width(match.group(1)) < self.block_indent:
+                return match.start() + 1
+        return None
+
+    def held(self, text: str) -> int:
+        newline = text.rfind("\n")
+        if newline < 0 or text[newline + 1 :].strip(" \t"):
+            return 0
+        return len(text) - newline
+
+
+def indent_width(whitespace: str) -> int:
+    return len(whitespace.expandtabs(4))
+
+
+def cursor_block_indent(prompt: str) -> int | None:
+    """The indentation of the cursor's line, or None when the cursor is at a line start."""
+    line = prompt[prompt.rfind("\n") + 1 :]
+    if not line:
+        return None
+    return indent_width(line[: len(line) - len(line.lstrip(" \t"))])
+
+
+def stop_rules(job: CompletionJob) -> list[StopMatcher]:
+    """The request's stop strings, plus, when it fills a hole, the editor-like stops."""
+    rules: list[StopMatcher] = [StopRule(stop) for stop in job.stop if stop]
+    if not job.suffix:
+        return rules
+    if (repeat := suffix_repeat_rule(job.suffix)) is not None:
+        rules.append(repeat)
+    prompt = job.prompts[0] if job.prompts else ""
+    if isinstance(prompt, str) and (indent := cursor_block_indent(prompt)):
+        rules.append(DedentRule(indent))
+    return rules
+
+
 class StopAssembler(Generic[T]):
     """Feeds (text, payload) pieces through; returns the pieces safe to emit."""
 
-    def __init__(self, stops: Sequence[str | StopRule]) -> None:
-        rules = [stop if isinstance(stop, StopRule) else StopRule(stop) for stop in stops]
-        self._rules = [rule for rule in rules if rule.text]
-        self._stops = [rule.text for rule in self._rules]
+    def __init__(self, stops: Sequence[str | StopMatcher]) -> None:
+        matchers = [StopRule(stop) if isinstance(stop, str) else stop for stop in stops]
+        self._matchers = [m for m in matchers if not isinstance(m, StopRule) or m.text]
         self._pending: list[Piece[T]] = []
         self.stopped = False
 
@@ -59,29 +132,17 @@ class StopAssembler(Generic[T]):
         if hit is not None:
             self.stopped = True
             return self._take(hit, cut_straddling=True)
-        return self._take(len(joined) - self._held_length(joined), cut_straddling=False)
+        held = max((matcher.held(joined) for matcher in self._matchers), default=0)
+        return self._take(len(joined) - held, cut_straddling=False)
 
     def flush(self) -> list[Piece[T]]:
         pending, self._pending = self._pending, []
         return pending
 
     def _first_stop(self, text: str) -> int | None:
-        """Where the output ends: the earliest stop found, plus what that stop keeps."""
-        found = [(index, rule.keep) for rule in self._rules if (index := text.find(rule.text)) >= 0]
-        if not found:
-            return None
-        index, keep = min(found)
-        return index + keep
-
-    def _held_length(self, text: str) -> int:
-        """Length of the longest end of `text` that begins some stop string."""
-        longest = 0
-        for stop in self._stops:
-            for length in range(min(len(stop) - 1, len(text)), longest, -1):
-                if text.endswith(stop[:length]):
-                    longest = length
-                    break
-        return longest
+        """Where the output ends: the earliest cut any matcher asks for."""
+        cuts = [cut for matcher in self._matchers if (cut := matcher.find(text)) is not None]
+        return min(cuts) if cuts else None
 
     def _take(self, limit: int, *, cut_straddling: bool) -> list[Piece[T]]:
         taken: list[Piece[T]] = []

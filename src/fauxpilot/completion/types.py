@@ -8,6 +8,14 @@ from fauxpilot.engine.base import SamplingParams
 
 
 @dataclass(frozen=True)
+class ContextFile:
+    """Another file of the project, given as context (llama.vim's input_extra, Tabby's snippets)."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
 class CompletionJob:
     request_id: str
     prompts: list[str] | list[list[int]]
@@ -19,6 +27,7 @@ class CompletionJob:
     echo: bool = False
     n: int = 1
     best_of: int = 1
+    context_files: tuple[ContextFile, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,6 +15,10 @@ class EngineError(RuntimeError):
 
 class EngineNotReady(EngineError):
     """The model is still loading or failed to load."""
+
+
+class ChatTemplateMissing(ValueError):
+    """The model cannot format a chat (no or unknown chat template)."""
 
 
 class EngineOverloaded(EngineError):
@@ -102,6 +106,8 @@ class Tokenizer(Protocol):
     def piece(self, token_id: int) -> bytes: ...
 
     def special_token_id(self, text: str) -> int | None: ...
+
+    def apply_chat_template(self, messages: Sequence[tuple[str, str]]) -> str: ...
 
     @property
     def bos_token_id(self) -> int | None: ...

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
-from fauxpilot.engine.base import EngineError
+from fauxpilot.engine.base import ChatTemplateMissing, EngineError
 from fauxpilot.engine.sampling import Logits
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,9 @@ class LoadOptions:
 class LlamaVocab:
     """Tokenizer over a loaded model's vocabulary (read-only, safe beside decoding)."""
 
-    def __init__(self, vocab: Any) -> None:
+    def __init__(self, vocab: Any, chat_template: str | None = None) -> None:
         self._vocab = vocab
+        self._chat_template = chat_template
         self.size = int(llama_cpp.llama_vocab_n_tokens(vocab))
         self._pieces: dict[int, bytes] = {}
         add_bos = bool(llama_cpp.llama_vocab_get_add_bos(vocab))
@@ -91,6 +93,27 @@ class LlamaVocab:
         self._pieces[token_id] = piece
         return piece
 
+    def apply_chat_template(self, messages: Sequence[tuple[str, str]]) -> str:
+        """The prompt for a chat, in the model's own template, ending where the reply starts."""
+        if not self._chat_template:
+            raise ChatTemplateMissing("this model has no chat template")
+        chat = (llama_cpp.llama_chat_message * len(messages))(
+            *(llama_cpp.llama_chat_message(role.encode(), text.encode()) for role, text in messages)
+        )
+        template = self._chat_template.encode()
+        capacity = 2 * sum(len(text) + len(role) for role, text in messages) + 1024
+        for _ in range(2):
+            buffer = ctypes.create_string_buffer(capacity)
+            length = llama_cpp.llama_chat_apply_template(
+                template, chat, len(messages), True, buffer, capacity
+            )
+            if length < 0:
+                raise ChatTemplateMissing("llama.cpp does not know this model's chat template")
+            if length <= capacity:
+                return buffer.raw[:length].decode("utf-8", errors="replace")
+            capacity = length + 1
+        raise EngineError("the chat prompt did not fit its buffer")
+
     def special_token_id(self, text: str) -> int | None:
         tokens = self.tokenize(text, special=True)
         if len(tokens) != 1 or tokens == self.tokenize(text, special=False):
@@ -113,7 +136,11 @@ class LlamaModel:
         except Exception:
             llama_cpp.llama_model_free(self._model)
             raise
-        self.vocab = LlamaVocab(llama_cpp.llama_model_get_vocab(self._model))
+        template = llama_cpp.llama_model_chat_template(self._model, None)
+        self.vocab = LlamaVocab(
+            llama_cpp.llama_model_get_vocab(self._model),
+            template.decode("utf-8", errors="replace") if template else None,
+        )
         self.context_per_slot = options.context_per_slot
         self.trained_context = int(llama_cpp.llama_model_n_ctx_train(self._model))
         self._memory = llama_cpp.llama_get_memory(self._ctx)

@@ -46,6 +46,7 @@ PROMPT_LOGPROBS_CHUNK = 32
 # Prompt tokens per step while other sequences are decoding: a step's time is roughly
 # proportional to its tokens, and each running stream waits for the whole step.
 PREFILL_WHILE_DECODING = 64
+MAX_DRAFT_BACKOFF = 32
 
 Emit = Callable[[EngineEvent | BaseException], None]
 
@@ -86,6 +87,10 @@ class Sequence:
     counts: Counter[int] = field(default_factory=Counter)
     rng: np.random.Generator = field(default_factory=lambda: new_rng(None))
     drafter: NgramDrafter | None = None
+    # After a draft that was wholly rejected, skip drafting for a while (doubling each time):
+    # a rejected draft costs a wider step and gains nothing.
+    draft_cooldown: int = 0
+    draft_backoff: int = 1
 
     @property
     def prefilling(self) -> bool:
@@ -301,6 +306,9 @@ class Scheduler:
         request = sequence.request
         if not self._draft_tokens or not request.sampling.greedy or sequence.slot is None:
             return []
+        if sequence.draft_cooldown > 0:
+            sequence.draft_cooldown -= 1
+            return []
         if sequence.drafter is None:
             sequence.drafter = NgramDrafter(request.prompt_tokens)
         limit = min(
@@ -314,6 +322,9 @@ class Scheduler:
     def _advance(self, output: Output) -> None:
         """Sample after a decoded token; accept draft tokens for as long as they match."""
         sequence = output.sequence
+        if sequence.request.max_tokens <= 0:  # only warm the cache with the prompt
+            self._finish(sequence, "length")
+            return
         slot = sequence.slot
         accepted = 0
         for offset in range(len(output.drafts) + 1):
@@ -326,6 +337,8 @@ class Scheduler:
                 continue
             sequence.pending_token = token
             break
+        if output.drafts:
+            _note_draft_outcome(sequence, accepted)
         valid = output.position + 1 + accepted
         if slot is not None and len(slot.tokens) > valid:
             self._model.forget(slot.seq_id, valid)
@@ -387,6 +400,14 @@ class Scheduler:
                 sequence.slot.tokens = []
             _deliver(sequence, error)
             self._release(sequence)
+
+
+def _note_draft_outcome(sequence: Sequence, accepted: int) -> None:
+    if accepted:
+        sequence.draft_backoff = 1
+        return
+    sequence.draft_cooldown = sequence.draft_backoff
+    sequence.draft_backoff = min(2 * sequence.draft_backoff, MAX_DRAFT_BACKOFF)
 
 
 def _deliver(sequence: Sequence, event: EngineEvent | BaseException) -> None:

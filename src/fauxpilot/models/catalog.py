@@ -19,6 +19,8 @@ class PromptFamily:
     fim_suffix: str | None = None
     fim_middle: str | None = None
     end_tokens: tuple[str, ...] = ()
+    # Repository context before the FIM prompt: `<file_sep>name\ntext` per file.
+    file_separator: str | None = None
 
     @property
     def supports_fim(self) -> bool:
@@ -65,6 +67,7 @@ FAMILIES: dict[str, PromptFamily] = {
             fim_suffix="<|fim_suffix|>",
             fim_middle="<|fim_middle|>",
             end_tokens=("<|endoftext|>", "<|fim_pad|>", "<|file_sep|>", "<|im_end|>"),
+            file_separator="<|file_sep|>",
         ),
         PromptFamily(
             name="starcoder",
@@ -72,6 +75,7 @@ FAMILIES: dict[str, PromptFamily] = {
             fim_suffix="<fim_suffix>",
             fim_middle="<fim_middle>",
             end_tokens=("<|endoftext|>", "<file_sep>"),
+            file_separator="<file_sep>",
         ),
         PromptFamily(
             name="santacoder",
