@@ -71,7 +71,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     model = resolve_model(settings.model, ModelStore(settings.home))
     engine = build_engine(settings, model)
     options = CompletionOptions(
-        fim_line_in_middle=settings.fim_line_in_middle, typeahead=settings.typeahead
+        fim_line_in_middle=settings.fim_line_in_middle,
+        typeahead=settings.typeahead,
+        suffix_share=settings.suffix_share,
+        context_share=settings.context_share,
     )
     app = create_app(engine, model.name, options)
     log.info("FauxPilot will listen on http://%s:%d", settings.host, settings.port)

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     typeahead: bool = Field(
         True, description="serve the rest of the last suggestion when the user types it"
     )
+    suffix_share: float = Field(
+        0.25, ge=0.0, le=0.9, description="share of a long prompt's budget kept for the suffix"
+    )
+    context_share: float = Field(
+        0.3, ge=0.0, le=0.9, description="share of the prompt budget for other files' context"
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
 
     def tensor_split_values(self) -> list[float]:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fauxpilot.completion.context import keep_head, keep_tail, keep_tail_tokens, split_budget
+from fauxpilot.completion.context import (
+    SUFFIX_SHARE,
+    keep_head,
+    keep_tail,
+    keep_tail_tokens,
+    split_budget,
+)
 from fauxpilot.completion.repo_context import CONTEXT_SHARE, context_tokens
 from fauxpilot.completion.types import ContextFile
 from fauxpilot.engine.base import Tokenizer
@@ -100,6 +106,8 @@ def build_fim(
     *,
     line_in_middle: bool = False,
     context_files: Sequence[ContextFile] = (),
+    suffix_share: float = SUFFIX_SHARE,
+    context_share: float = CONTEXT_SHARE,
 ) -> PreparedPrompt:
     """`<prefix-token> P <suffix-token> S <middle-token>`, trimmed to fit around the cursor.
 
@@ -116,12 +124,14 @@ def build_fim(
     budget -= len(line_tokens)
     repository: list[int] = []
     if context_files and fim.file_separator is not None:
-        share = int(budget * CONTEXT_SHARE)
+        share = int(budget * context_share)
         repository = context_tokens(tokenizer, fim.file_separator, context_files, share)
         budget -= len(repository)
     head_tokens = tokenizer.tokenize(head, special=False)
     suffix_tokens = tokenizer.tokenize(suffix, special=False)
-    keep_prefix, keep_suffix = split_budget(len(head_tokens), len(suffix_tokens), budget)
+    keep_prefix, keep_suffix = split_budget(
+        len(head_tokens), len(suffix_tokens), budget, suffix_share
+    )
     kept_prefix = keep_tail(tokenizer, head, head_tokens, keep_prefix)
     kept_suffix = keep_head(tokenizer, suffix, suffix_tokens, keep_suffix)
     tokens = [

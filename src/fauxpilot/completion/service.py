@@ -72,6 +72,8 @@ class CompletionService:
                         job.max_tokens,
                         line_in_middle=self._options.fim_line_in_middle,
                         context_files=job.context_files,
+                        suffix_share=self._options.suffix_share,
+                        context_share=self._options.context_share,
                     )
                 )
             else:

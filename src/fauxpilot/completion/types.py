@@ -80,3 +80,6 @@ class CompletionOptions:
     fim_line_in_middle: bool = True
     # Serve the rest of the last suggestion when the user types what it predicted.
     typeahead: bool = True
+    # Shares of the prompt budget kept for the suffix and for other files' context.
+    suffix_share: float = 0.25
+    context_share: float = 0.3
