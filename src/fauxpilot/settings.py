@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         le=32,
         description="speculative decoding: tokens drafted from the prompt itself (0: off)",
     )
+    reuse_suffix_cache: bool = Field(
+        False,
+        description="move a slot's cached FIM suffix to its new position after the prefix "
+        "changed, instead of recomputing it (approximate)",
+    )
     gpu_layers: int = Field(0, ge=-1, description="layers offloaded to GPU (-1: all)")
     main_gpu: int = Field(0, ge=0, description="GPU used for small tensors and scratch")
     tensor_split: str | None = Field(
@@ -56,7 +61,7 @@ class Settings(BaseSettings):
         64, ge=1, le=10000, description="requests that may wait for a slot before 503"
     )
     fim_line_in_middle: bool = Field(
-        True, description="put the typed part of the cursor's line after the FIM middle token"
+        False, description="put the typed part of the cursor's line after the FIM middle token"
     )
     typeahead: bool = Field(
         True, description="serve the rest of the last suggestion when the user types it"

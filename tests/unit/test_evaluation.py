@@ -447,3 +447,27 @@ def test_cli_infilling_run_reports_pass_at_1(
     report = capsys.readouterr().out
     assert "pass@1: 100.0%" in report and "3 tasks" in report and "sandbox: " in report
     assert len(out.read_text().splitlines()) == 3
+
+
+def test_typing_replay_sends_the_prompt_short_of_its_last_characters() -> None:
+    from fauxpilot.evaluation.client import CompletionClient, RequestSettings
+    from fauxpilot.evaluation.tasks import Task as ReplayTask
+
+    sent: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={"choices": [{"index": 0, "text": "x"}]})
+
+    task = ReplayTask("t/0", "def f():\n    ret", "", "f", "", suffix="\n")
+    settings = RequestSettings(typing_replay=3, stop=())
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    with CompletionClient("http://fauxpilot.invalid", settings, http) as client:
+        assert client.complete(task) == ["x"]
+    assert [body["prompt"] for body in sent] == [
+        "def f():\n    ",
+        "def f():\n    r",
+        "def f():\n    re",
+        "def f():\n    ret",
+    ]
+    assert [body["max_tokens"] for body in sent] == [1, 1, 1, 300]

@@ -19,29 +19,47 @@ END = 0
 
 
 class FakeDecoder:
-    """Next token = hash of the sequence's whole cached context, so mixing sequences shows."""
+    """Next token = hash of the sequence's cached context, read in position order."""
 
     def __init__(self, slots: int, batch_capacity: int = 8, context: int = 64) -> None:
         self.batch_capacity = batch_capacity
         self.context_per_slot = context
-        self.cache: dict[int, list[int]] = {seq: [] for seq in range(slots)}
+        self.positions: dict[int, dict[int, int]] = {seq: {} for seq in range(slots)}
         self.decoded_tokens = 0
         self.steps = 0
         self.rows_per_step: list[int] = []
+        self.can_shift = True
         self._rows: list[np.ndarray] = []
 
+    def tokens(self, seq_id: int) -> list[int]:
+        cells = self.positions[seq_id]
+        return [cells[position] for position in sorted(cells)]
+
     def forget(self, seq_id: int, keep: int) -> bool:
-        del self.cache[seq_id][keep:]
+        self.forget_range(seq_id, keep, -1)
         return True
+
+    def forget_range(self, seq_id: int, start: int, end: int) -> None:
+        cells = self.positions[seq_id]
+        for position in [p for p in cells if p >= start and (end < 0 or p < end)]:
+            del cells[position]
+
+    def shift(self, seq_id: int, start: int, end: int, delta: int) -> None:
+        cells = self.positions[seq_id]
+        moved = {p + delta: cells.pop(p) for p in sorted(cells) if start <= p < end}
+        assert not set(moved) & set(cells), "a shift must not land on cached cells"
+        cells.update(moved)
 
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         self._rows = []
         for token, position, seq_id, wants in entries:
-            assert position == len(self.cache[seq_id]), "positions must be contiguous"
-            self.cache[seq_id].append(token)
+            cells = self.positions[seq_id]
+            assert position not in cells, "a position is computed twice"
+            cells[position] = token
             self.decoded_tokens += 1
+            context = [cells[p] for p in sorted(cells) if p <= position]
             row = np.zeros(VOCAB, dtype=np.float32)
-            row[self.next_token(self.cache[seq_id])] = 5.0
+            row[self.next_token(context)] = 5.0
             self._rows.append(row if wants else np.full(VOCAB, np.nan, dtype=np.float32))
         self.steps += 1
         self.rows_per_step.append(len(entries))
@@ -210,7 +228,7 @@ def test_speculative_drafts_give_the_same_tokens_in_fewer_steps(max_tokens: int)
         finish = events["s"][-1]
         assert isinstance(finish, FinishEvent) and finish.completion_tokens == max_tokens
         # the cache holds exactly the prompt and the generated tokens that were decoded
-        assert decoder.cache[0] == [1, 2, 3, 4, 5, 1, 2, *outputs[drafts][:-1]]
+        assert decoder.tokens(0) == [1, 2, 3, 4, 5, 1, 2, *outputs[drafts][:-1]]
     assert outputs[4] == outputs[0]
     assert 9 in outputs[0] or max_tokens < 14
     assert steps[4] < steps[0]
@@ -245,4 +263,44 @@ def test_zero_max_tokens_only_reads_the_prompt() -> None:
     events: dict[str, list[object]] = {}
     run(scheduler, [make("warm", [1, 2, 3, 4], events, max_tokens=0)], events)
     assert events["warm"] == [FinishEvent("length", 4, 0, 0)]
-    assert decoder.cache[0] == [1, 2, 3, 4]
+    assert decoder.tokens(0) == [1, 2, 3, 4]
+
+
+def test_a_moved_suffix_chunk_is_not_recomputed() -> None:
+    decoder = FakeDecoder(1, batch_capacity=64)
+    scheduler = Scheduler(decoder, 1, 8, reuse_shifted=True)
+    suffix = list(range(20, 40))
+    first = [1, 2, 3, 4, 5, 99, *suffix, 7]  # prefix, FIM-suffix marker 99, suffix, middle 7
+    second = [1, 2, 3, 4, 5, 6, 6, 99, *suffix, 7]  # the user typed two characters
+    events: dict[str, list[object]] = {}
+    run(scheduler, [make("one", first, events, max_tokens=3)], events)
+    before = decoder.decoded_tokens
+    sequence = Sequence(
+        GenerationRequest("two", second, 3, SamplingParams(temperature=0.0),
+                          frozenset({END}), reuse_anchor=7),
+        (events.setdefault("two", [])).append,
+    )  # fmt: skip
+    run(scheduler, [sequence], events)
+    finish = events["two"][-1]
+    assert isinstance(finish, FinishEvent)
+    assert finish.cached_tokens == 5 + 21  # the shared prefix and the moved chunk
+    assert decoder.decoded_tokens - before == 2 + 1 + 2  # typed tokens, middle, decodes
+    cells = decoder.positions[0]
+    assert [cells[p] for p in range(len(second))] == second
+
+
+def test_no_reuse_when_the_model_cannot_shift() -> None:
+    decoder = FakeDecoder(1, batch_capacity=64)
+    decoder.can_shift = False
+    scheduler = Scheduler(decoder, 1, 8, reuse_shifted=True)
+    events: dict[str, list[object]] = {}
+    suffix = list(range(20, 40))
+    run(scheduler, [make("one", [1, 2, 99, *suffix, 7], events, max_tokens=2)], events)
+    sequence = Sequence(
+        GenerationRequest("two", [1, 2, 3, 99, *suffix, 7], 2,
+                          SamplingParams(temperature=0.0), frozenset({END}), reuse_anchor=3),
+        (events.setdefault("two", [])).append,
+    )  # fmt: skip
+    run(scheduler, [sequence], events)
+    finish = events["two"][-1]
+    assert isinstance(finish, FinishEvent) and finish.cached_tokens == 2

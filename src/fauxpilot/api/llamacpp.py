@@ -38,7 +38,9 @@ class _Progress:
 async def infill(body: InfillRequest, request: Request) -> Response:
     """llama.vim / llama.vscode: prefix, suffix, the typed part of the line, other files."""
     extra = tuple(ContextFile(c.filename, c.text) for c in body.input_extra if c.text)
-    job = _job(body, body.input_prefix + body.prompt, body.input_suffix, extra)
+    job = dataclasses.replace(
+        _job(body, body.input_prefix, body.input_suffix, extra), middle=body.prompt
+    )
     return await _answer(app_state(request), job, body)
 
 

@@ -27,6 +27,7 @@ class PreparedPrompt:
     tokens: list[int]
     text: str  # the prompt text the model saw (after trimming), for echo
     trimmed: bool
+    reuse_anchor: int | None = None  # where the FIM suffix starts in `tokens`
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ def build_fim(
     context_files: Sequence[ContextFile] = (),
     suffix_share: float = SUFFIX_SHARE,
     context_share: float = CONTEXT_SHARE,
+    middle: str | None = None,
 ) -> PreparedPrompt:
     """`<prefix-token> P <suffix-token> S <middle-token>`, trimmed to fit around the cursor.
 
@@ -117,10 +119,13 @@ def build_fim(
     """
     lead = _leading(tokenizer)
     budget = room_for_prompt(context_length, max_tokens, len(lead) + 3)
-    head, line = split_cursor_line(prefix) if line_in_middle else (prefix, "")
+    if middle is not None:  # the client put text after the middle token itself (llama.vim)
+        head, line = prefix, middle
+    else:
+        head, line = split_cursor_line(prefix) if line_in_middle else (prefix, "")
     line_tokens = tokenizer.tokenize(line, special=False) if line else []
     if len(line_tokens) > budget // 4:  # a huge line (minified code): keep the plain layout
-        head, line, line_tokens = prefix, "", []
+        head, line, line_tokens = head + line, "", []
     budget -= len(line_tokens)
     repository: list[int] = []
     if context_files and fim.file_separator is not None:
@@ -145,5 +150,8 @@ def build_fim(
         *line_tokens,
     ]
     return PreparedPrompt(
-        tokens, kept_prefix.text + line, trimmed=kept_prefix.trimmed or kept_suffix.trimmed
+        tokens,
+        kept_prefix.text + line,
+        trimmed=kept_prefix.trimmed or kept_suffix.trimmed,
+        reuse_anchor=len(lead) + len(repository) + 1 + len(kept_prefix.tokens),
     )

@@ -74,6 +74,7 @@ class CompletionService:
                         context_files=job.context_files,
                         suffix_share=self._options.suffix_share,
                         context_share=self._options.context_share,
+                        middle=job.middle,
                     )
                 )
             else:
@@ -204,6 +205,7 @@ class CompletionService:
             stop_token_ids=self._stop_token_ids(),
             top_logprobs=logprobs,
             prompt_logprobs=job.echo and logprobs is not None,
+            reuse_anchor=prompt.reuse_anchor,
         )
 
 

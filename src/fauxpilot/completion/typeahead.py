@@ -47,13 +47,21 @@ def eligible(job: CompletionJob) -> bool:
     )
 
 
+def _typed_text(job: CompletionJob) -> str | None:
+    """Everything typed before the cursor (with text the client put after the FIM middle)."""
+    prompt = job.prompts[0] if job.prompts else None
+    if not isinstance(prompt, str):
+        return None
+    return prompt + (job.middle or "")
+
+
 class TypeaheadCache:
     def __init__(self, size: int = REMEMBERED) -> None:
         self._finished: deque[_Finished] = deque(maxlen=size)
 
     def remember(self, job: CompletionJob, text: str, finish_reason: str) -> None:
-        prompt = job.prompts[0]
-        if eligible(job) and isinstance(prompt, str) and text:
+        prompt = _typed_text(job)
+        if eligible(job) and prompt is not None and text:
             self._finished.append(
                 _Finished(
                     prompt, job.suffix, job.stop, job.max_tokens, job.sampling, text, finish_reason
@@ -61,8 +69,8 @@ class TypeaheadCache:
             )
 
     def lookup(self, job: CompletionJob) -> TypeaheadHit | None:
-        prompt = job.prompts[0]
-        if not eligible(job) or not isinstance(prompt, str):
+        prompt = _typed_text(job)
+        if not eligible(job) or prompt is None:
             return None
         for done in reversed(self._finished):
             if not self._same_request_shape(done, job) or not prompt.startswith(done.prompt):

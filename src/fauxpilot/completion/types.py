@@ -28,6 +28,8 @@ class CompletionJob:
     n: int = 1
     best_of: int = 1
     context_files: tuple[ContextFile, ...] = ()
+    # Text the client wants after the FIM middle token (llama.cpp's /infill `prompt`).
+    middle: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class CompletionOptions:
     """Server-wide choices of how completions are computed."""
 
     # Put the typed part of the cursor's line after the FIM middle token (cache-friendly).
-    fim_line_in_middle: bool = True
+    fim_line_in_middle: bool = False
     # Serve the rest of the last suggestion when the user types what it predicted.
     typeahead: bool = True
     # Shares of the prompt budget kept for the suffix and for other files' context.

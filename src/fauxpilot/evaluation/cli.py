@@ -98,6 +98,12 @@ def _add_common_flags(parser: argparse.ArgumentParser, max_tokens: int) -> None:
     parser.add_argument(
         "--out", type=Path, default=None, help="results as JSON lines; resumes if it exists"
     )
+    parser.add_argument(
+        "--typing-replay",
+        type=int,
+        default=0,
+        help="before each task, send its prompt short of its last K..1 characters (default 0)",
+    )
     parser.add_argument("--log-level", default=None, help="debug, info (default), warning")
 
 
@@ -144,6 +150,7 @@ def request_settings(
         stop=stops,
         send_suffix=send_suffix,
         request_timeout=args.request_timeout,
+        typing_replay=max(0, args.typing_replay),
     )
 
 
