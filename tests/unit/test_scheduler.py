@@ -9,6 +9,7 @@ from fauxpilot.engine.base import (
     EngineOverloaded,
     FinishEvent,
     GenerationRequest,
+    PromptEvent,
     SamplingParams,
     TokenEvent,
 )
@@ -194,7 +195,7 @@ def test_end_token_finishes_with_stop() -> None:
 
     events: dict[str, list[object]] = {}
     run(Scheduler(EndingDecoder(1), 1, 8), [make("e", [1], events)], events)
-    assert events["e"] == [FinishEvent("stop", 1, 0, 0)]
+    assert events["e"] == [PromptEvent(1, 0), FinishEvent("stop", 1, 0, 0)]
 
 
 def test_full_queue_is_refused() -> None:
@@ -262,7 +263,7 @@ def test_zero_max_tokens_only_reads_the_prompt() -> None:
     scheduler = Scheduler(decoder, 1, 8)
     events: dict[str, list[object]] = {}
     run(scheduler, [make("warm", [1, 2, 3, 4], events, max_tokens=0)], events)
-    assert events["warm"] == [FinishEvent("length", 4, 0, 0)]
+    assert events["warm"] == [PromptEvent(4, 0), FinishEvent("length", 4, 0, 0)]
     assert decoder.tokens(0) == [1, 2, 3, 4]
 
 

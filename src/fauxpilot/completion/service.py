@@ -32,6 +32,7 @@ from fauxpilot.engine.base import (
     Engine,
     FinishEvent,
     GenerationRequest,
+    PromptEvent,
     TokenEvent,
 )
 
@@ -168,9 +169,11 @@ class CompletionService:
         finish_reason = "length"
         async with aclosing(self._engine.generate(request)) as events:
             async for event in events:
+                if isinstance(event, PromptEvent):
+                    usage.cached_tokens += event.cached_tokens
+                    continue
                 if isinstance(event, FinishEvent):
                     finish_reason = event.reason
-                    usage.cached_tokens += event.cached_tokens
                     break
                 if event.is_prompt:
                     decoder.prompt_event(event)

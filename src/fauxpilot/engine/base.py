@@ -80,7 +80,15 @@ class FinishEvent:
     cached_tokens: int = 0
 
 
-EngineEvent = TokenEvent | FinishEvent
+@dataclass(frozen=True)
+class PromptEvent:
+    """The prompt has been read; `cached_tokens` of it came from a slot's cache."""
+
+    prompt_tokens: int
+    cached_tokens: int
+
+
+EngineEvent = TokenEvent | FinishEvent | PromptEvent
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from fauxpilot.engine.base import (
     EngineOverloaded,
     FinishEvent,
     GenerationRequest,
+    PromptEvent,
     TokenEvent,
     TokenLogprob,
 )
@@ -377,6 +378,9 @@ class Scheduler:
     def _advance(self, output: Output) -> None:
         """Sample after a decoded token; accept draft tokens for as long as they match."""
         sequence = output.sequence
+        if sequence.generated == 0 and not output.drafts:
+            prompt_tokens = len(sequence.request.prompt_tokens)
+            _deliver(sequence, PromptEvent(prompt_tokens, sequence.cached))
         if sequence.request.max_tokens <= 0:  # only warm the cache with the prompt
             self._finish(sequence, "length")
             return
