@@ -301,3 +301,9 @@ def test_tabby_segments(client: TestClient, engine: FakeEngine) -> None:
     tokens = engine.requests[-1].prompt_tokens
     assert tokens.count(4) == 2  # two other files as <|file_sep|> context
     assert tokens.index(1) > tokens.index(4)  # context before <|fim_prefix|>
+
+
+def test_empty_prompt_is_answered(client: TestClient, engine: FakeEngine) -> None:
+    response = client.post("/v1/completions", json={"prompt": "", "max_tokens": 3})
+    assert response.status_code == 200
+    assert engine.requests[-1].prompt_tokens == [0]

@@ -150,3 +150,8 @@ def test_repository_context_keeps_to_its_share_cutting_at_lines() -> None:
     assert context.endswith("near.py\nNEAR = 2\n")
     assert context.startswith("big.py\nline_0 = 0\n")
     assert "\nline_" in context and context.split("near.py")[0].endswith("\n")
+
+
+def test_an_empty_prompt_starts_a_new_document() -> None:
+    built = build_plain(tokenizer, "", 100, 10)
+    assert built.tokens == [SPECIALS["<|endoftext|>"]]

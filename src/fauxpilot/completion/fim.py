@@ -76,6 +76,9 @@ def build_plain(
     lead = _leading(tokenizer)
     budget = room_for_prompt(context_length, max_tokens, len(lead))
     tokens = tokenizer.tokenize(prompt, special=True)
+    if not lead and not tokens:
+        # Nothing to condition on: start a new document, as OpenAI's default prompt does.
+        lead = [min(tokenizer.end_token_ids)] if tokenizer.end_token_ids else []
     if len(tokens) <= budget:
         return PreparedPrompt(lead + tokens, prompt, trimmed=False)
     fitted = keep_tail(tokenizer, prompt, tokens, budget)

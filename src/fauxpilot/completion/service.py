@@ -79,7 +79,8 @@ class CompletionService:
                     )
                 )
             else:
-                prepared.append(build_plain(tokenizer, prompt, context, job.max_tokens))
+                text = prompt + (job.middle or "")
+                prepared.append(build_plain(tokenizer, text, context, job.max_tokens))
         return prepared
 
     def stream(
