@@ -57,6 +57,8 @@ def to_job(request: CompletionRequest, request_id: str, vocab_size: int) -> Comp
         prompts=request.prompt_list(),
         suffix=segments.suffix if segments is not None else request.suffix,
         context_files=context,
+        language=request.language_hint(),
+        path=segments.filepath if segments is not None else None,
         max_tokens=request.max_tokens or 16,
         sampling=sampling,
         stop=tuple(request.stop_list()),

@@ -76,6 +76,8 @@ class CompletionRequest(BaseModel):
     top_k: int | None = Field(None, ge=0, le=1000)
     # Tabby's agent: code around the cursor and snippets of other files.
     segments: Segments | None = None
+    language: str | None = Field(None, max_length=64)  # Tabby
+    extra: Any = None  # the Copilot plugins' hints; only `language` is read, never an error
 
     @field_validator("prompt")
     @classmethod
@@ -126,6 +128,12 @@ class CompletionRequest(BaseModel):
         if len(token_ids) == len(prompt):
             return [token_ids]
         return [item for item in prompt if isinstance(item, list)]
+
+    def language_hint(self) -> str | None:
+        if self.language:
+            return self.language
+        language = self.extra.get("language") if isinstance(self.extra, dict) else None
+        return language[:64] if isinstance(language, str) else None
 
     def stop_list(self) -> list[str]:
         if self.stop is None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from fauxpilot.completion.languages import rules_for
 from fauxpilot.completion.types import CompletionJob
 
 T = TypeVar("T")
@@ -106,10 +107,14 @@ def stop_rules(job: CompletionJob) -> list[StopMatcher]:
     rules: list[StopMatcher] = [StopRule(stop) for stop in job.stop if stop]
     if not job.suffix:
         return rules
+    language = rules_for(job.language, job.path)
+    if "\n" not in job.stop:  # a multi-line suggestion: end it at the next definition
+        rules.extend(StopRule(word, keep=1) for word in language.stop_words)
     if (repeat := suffix_repeat_rule(job.suffix)) is not None:
         rules.append(repeat)
     prompt = job.prompts[0] if job.prompts else ""
-    if isinstance(prompt, str) and (indent := cursor_block_indent(prompt)):
+    indent = cursor_block_indent(prompt) if isinstance(prompt, str) else None
+    if language.dedent_stop and indent:
         rules.append(DedentRule(indent))
     return rules
 
