@@ -307,3 +307,22 @@ def test_empty_prompt_is_answered(client: TestClient, engine: FakeEngine) -> Non
     response = client.post("/v1/completions", json={"prompt": "", "max_tokens": 3})
     assert response.status_code == 200
     assert engine.requests[-1].prompt_tokens == [0]
+
+
+def test_copilot_extra_is_read_leniently(client: TestClient, engine: FakeEngine) -> None:
+    for extra in ("garbage", {"language": 5}, {"language": "python", "next_indent": 4}):
+        body = {"prompt": "x", "suffix": "\n", "max_tokens": 2, "extra": extra}
+        assert client.post("/v1/completions", json=body).status_code == 200
+
+
+def test_language_reaches_the_completion_job() -> None:
+    from fauxpilot.api.convert import to_job
+    from fauxpilot.api.protocol import CompletionRequest
+
+    copilot = CompletionRequest.model_validate({"prompt": "x", "extra": {"language": "go"}})
+    assert to_job(copilot, "r", 100).language == "go"
+    tabby = CompletionRequest.model_validate(
+        {"language": "rust", "segments": {"prefix": "fn", "filepath": "a/b.rs"}}
+    )
+    job = to_job(tabby, "r", 100)
+    assert (job.language, job.path, job.prompts) == ("rust", "a/b.rs", ["fn"])
