@@ -77,9 +77,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         suffix_share=settings.suffix_share,
         context_share=settings.context_share,
     )
-    app = create_app(engine, model.name, options)
+    app = create_app(engine, model.name, options, max_body_bytes=settings.max_body_bytes)
     log.info("FauxPilot will listen on http://%s:%d", settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+    )
     return 0
 
 

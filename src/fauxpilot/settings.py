@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     context_share: float = Field(
         0.3, ge=0.0, le=0.9, description="share of the prompt budget for other files' context"
     )
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, le=1 << 30, description="largest request body accepted"
+    )
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0.0, le=600.0, description="on SIGTERM, time for requests in flight to end"
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
 
     def tensor_split_values(self) -> list[float]:

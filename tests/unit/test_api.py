@@ -326,3 +326,25 @@ def test_language_reaches_the_completion_job() -> None:
     )
     job = to_job(tabby, "r", 100)
     assert (job.language, job.path, job.prompts) == ("rust", "a/b.rs", ["fn"])
+
+
+def test_huge_bodies_are_refused_with_413(engine: FakeEngine) -> None:
+    with TestClient(create_app(engine, "fake", max_body_bytes=2048)) as small:
+        big = {"prompt": "x" * 5000}
+        response = small.post("/v1/completions", json=big)
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "request_too_large"
+
+        def chunks() -> Iterator[bytes]:
+            yield b'{"prompt": "'
+            for _ in range(10):
+                yield b"y" * 500
+            yield b'"}'
+
+        streamed = small.post(
+            "/v1/completions", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert streamed.status_code == 413
+        assert (
+            small.post("/v1/completions", json={"prompt": "ok", "max_tokens": 2}).status_code == 200
+        )

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fauxpilot import __version__
 from fauxpilot.api import chat, editors, llamacpp, openai
 from fauxpilot.api.errors import install_error_handlers
+from fauxpilot.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from fauxpilot.api.state import AppState
 from fauxpilot.completion.service import CompletionService
 from fauxpilot.completion.types import CompletionOptions
@@ -57,6 +58,7 @@ def create_app(
     options: CompletionOptions | None = None,
     *,
     load_in_background: bool = True,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The HTTP app around an engine; the lifespan loads the model and closes it."""
 
@@ -78,6 +80,7 @@ def create_app(
     app.include_router(editors.router)
     app.include_router(llamacpp.router)
     app.include_router(chat.router)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
 
