@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -79,6 +80,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     app = create_app(engine, model.name, options, max_body_bytes=settings.max_body_bytes)
     log.info("FauxPilot will listen on http://%s:%d", settings.host, settings.port)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler
+    # it found: with this one, a graceful stop ends the process with status 0.
+    signal.signal(signal.SIGTERM, _stopped_gracefully)
     uvicorn.run(
         app,
         host=settings.host,
@@ -87,6 +91,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
     return 0
+
+
+def _stopped_gracefully(signum: int, frame: object) -> None:
+    log.info("stopped by signal %d", signum)
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
