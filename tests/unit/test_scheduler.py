@@ -305,3 +305,17 @@ def test_no_reuse_when_the_model_cannot_shift() -> None:
     run(scheduler, [sequence], events)
     finish = events["two"][-1]
     assert isinstance(finish, FinishEvent) and finish.cached_tokens == 2
+
+
+def test_a_cancelled_sequence_leaves_its_slot_to_the_next_request_at_once() -> None:
+    decoder = FakeDecoder(2, batch_capacity=64)
+    scheduler = Scheduler(decoder, 2, 8)
+    events: dict[str, list[object]] = {}
+    first = make("first", list(range(1, 30)), events, max_tokens=50)
+    scheduler.submit(first)
+    scheduler.step()
+    scheduler.step()
+    scheduler.cancel(first)  # the client stopped reading, e.g. at a stop string
+    run(scheduler, [make("again", list(range(1, 30)), events, max_tokens=2)], events)
+    finish = events["again"][-1]
+    assert isinstance(finish, FinishEvent) and finish.cached_tokens == 28

@@ -198,8 +198,11 @@ class Scheduler:
             _deliver(sequence, EngineError("the engine is shutting down"))
 
     def step(self) -> None:
-        self._admit()
+        # Free the slots of cancelled sequences first: a client that stopped reading (a stop
+        # string, a closed stream) often sends its next request at once, and it should find
+        # its own slot, with its cache, free.
         self._reap_cancelled()
+        self._admit()
         if not self._active:
             return
         entries, outputs = self._build_batch()
