@@ -36,7 +36,6 @@ def build_engine(settings: Settings, model: ResolvedModel) -> LlamaCppEngine:
         batch_size=settings.batch_size,
         prefill_while_decoding=settings.prefill_while_decoding,
         draft_tokens=settings.draft_tokens,
-        reuse_suffix_cache=settings.reuse_suffix_cache,
         gpu_layers=settings.gpu_layers,
         main_gpu=settings.main_gpu,
         tensor_split=tuple(settings.tensor_split_values()),

@@ -47,11 +47,6 @@ class Settings(BaseSettings):
         le=32,
         description="speculative decoding: tokens drafted from the prompt itself (0: off)",
     )
-    reuse_suffix_cache: bool = Field(
-        False,
-        description="move a slot's cached FIM suffix to its new position after the prefix "
-        "changed, instead of recomputing it (approximate)",
-    )
     gpu_layers: int = Field(0, ge=-1, description="layers offloaded to GPU (-1: all)")
     main_gpu: int = Field(0, ge=0, description="GPU used for small tensors and scratch")
     tensor_split: str | None = Field(

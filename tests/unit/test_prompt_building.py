@@ -32,7 +32,6 @@ def test_fim_prompt_is_prefix_suffix_middle() -> None:
     ]
     assert prompt.tokens == expected
     assert not prompt.trimmed
-    assert prompt.reuse_anchor == prompt.tokens.index(SPECIALS["<|fim_suffix|>"])
 
 
 def test_plain_family_has_no_fim_tokens() -> None:

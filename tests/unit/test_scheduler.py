@@ -29,7 +29,6 @@ class FakeDecoder:
         self.decoded_tokens = 0
         self.steps = 0
         self.rows_per_step: list[int] = []
-        self.can_shift = True
         self._rows: list[np.ndarray] = []
 
     def tokens(self, seq_id: int) -> list[int]:
@@ -44,12 +43,6 @@ class FakeDecoder:
         cells = self.positions[seq_id]
         for position in [p for p in cells if p >= start and (end < 0 or p < end)]:
             del cells[position]
-
-    def shift(self, seq_id: int, start: int, end: int, delta: int) -> None:
-        cells = self.positions[seq_id]
-        moved = {p + delta: cells.pop(p) for p in sorted(cells) if start <= p < end}
-        assert not set(moved) & set(cells), "a shift must not land on cached cells"
-        cells.update(moved)
 
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         self._rows = []
@@ -265,46 +258,6 @@ def test_zero_max_tokens_only_reads_the_prompt() -> None:
     run(scheduler, [make("warm", [1, 2, 3, 4], events, max_tokens=0)], events)
     assert events["warm"] == [PromptEvent(4, 0), FinishEvent("length", 4, 0, 0)]
     assert decoder.tokens(0) == [1, 2, 3, 4]
-
-
-def test_a_moved_suffix_chunk_is_not_recomputed() -> None:
-    decoder = FakeDecoder(1, batch_capacity=64)
-    scheduler = Scheduler(decoder, 1, 8, reuse_shifted=True)
-    suffix = list(range(20, 40))
-    first = [1, 2, 3, 4, 5, 99, *suffix, 7]  # prefix, FIM-suffix marker 99, suffix, middle 7
-    second = [1, 2, 3, 4, 5, 6, 6, 99, *suffix, 7]  # the user typed two characters
-    events: dict[str, list[object]] = {}
-    run(scheduler, [make("one", first, events, max_tokens=3)], events)
-    before = decoder.decoded_tokens
-    sequence = Sequence(
-        GenerationRequest("two", second, 3, SamplingParams(temperature=0.0),
-                          frozenset({END}), reuse_anchor=7),
-        (events.setdefault("two", [])).append,
-    )  # fmt: skip
-    run(scheduler, [sequence], events)
-    finish = events["two"][-1]
-    assert isinstance(finish, FinishEvent)
-    assert finish.cached_tokens == 5 + 21  # the shared prefix and the moved chunk
-    assert decoder.decoded_tokens - before == 2 + 1 + 2  # typed tokens, middle, decodes
-    cells = decoder.positions[0]
-    assert [cells[p] for p in range(len(second))] == second
-
-
-def test_no_reuse_when_the_model_cannot_shift() -> None:
-    decoder = FakeDecoder(1, batch_capacity=64)
-    decoder.can_shift = False
-    scheduler = Scheduler(decoder, 1, 8, reuse_shifted=True)
-    events: dict[str, list[object]] = {}
-    suffix = list(range(20, 40))
-    run(scheduler, [make("one", [1, 2, 99, *suffix, 7], events, max_tokens=2)], events)
-    sequence = Sequence(
-        GenerationRequest("two", [1, 2, 3, 99, *suffix, 7], 2,
-                          SamplingParams(temperature=0.0), frozenset({END}), reuse_anchor=3),
-        (events.setdefault("two", [])).append,
-    )  # fmt: skip
-    run(scheduler, [sequence], events)
-    finish = events["two"][-1]
-    assert isinstance(finish, FinishEvent) and finish.cached_tokens == 2
 
 
 def test_a_cancelled_sequence_leaves_its_slot_to_the_next_request_at_once() -> None:

@@ -27,7 +27,6 @@ class PreparedPrompt:
     tokens: list[int]
     text: str  # the prompt text the model saw (after trimming), for echo
     trimmed: bool
-    reuse_anchor: int | None = None  # where the FIM suffix starts in `tokens`
 
 
 @dataclass(frozen=True)
@@ -156,5 +155,4 @@ def build_fim(
         tokens,
         kept_prefix.text + line,
         trimmed=kept_prefix.trimmed or kept_suffix.trimmed,
-        reuse_anchor=len(lead) + len(repository) + 1 + len(kept_prefix.tokens),
     )

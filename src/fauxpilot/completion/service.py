@@ -209,7 +209,6 @@ class CompletionService:
             stop_token_ids=self._stop_token_ids(),
             top_logprobs=logprobs,
             prompt_logprobs=job.echo and logprobs is not None,
-            reuse_anchor=prompt.reuse_anchor,
         )
 
 

@@ -49,9 +49,6 @@ class GenerationRequest:
     stop_token_ids: frozenset[int] = frozenset()
     top_logprobs: int | None = None  # None: no logprobs; k >= 0: sampled token plus top k
     prompt_logprobs: bool = False  # logprobs of every prompt token (echo + logprobs)
-    # Where a chunk of the prompt starts that a slot may hold at another position (the FIM
-    # suffix after an edited prefix); the engine may move that cache instead of recomputing.
-    reuse_anchor: int | None = None
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,6 @@ class LlamaCppEngine:
             self._max_waiting,
             self._options.prefill_while_decoding,
             self._options.draft_tokens,
-            self._options.reuse_suffix_cache,
         )
         self._thread = threading.Thread(
             target=self._scheduler.run, name="fauxpilot-engine", daemon=True

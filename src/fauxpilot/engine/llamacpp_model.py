@@ -40,7 +40,6 @@ class LoadOptions:
     batch_size: int
     prefill_while_decoding: int = 64
     draft_tokens: int = 0
-    reuse_suffix_cache: bool = False
     gpu_layers: int = 0
     main_gpu: int = 0
     tensor_split: tuple[float, ...] = ()
@@ -187,17 +186,6 @@ class LlamaModel:
             return True
         llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
         return False
-
-    @property
-    def can_shift(self) -> bool:
-        return bool(llama_cpp.llama_memory_can_shift(self._memory))
-
-    def forget_range(self, seq_id: int, start: int, end: int) -> None:
-        llama_cpp.llama_memory_seq_rm(self._memory, seq_id, start, end)
-
-    def shift(self, seq_id: int, start: int, end: int, delta: int) -> None:
-        """Move the cache of positions [start, end) by `delta` positions (RoPE re-rotated)."""
-        llama_cpp.llama_memory_seq_add(self._memory, seq_id, start, end, delta)
 
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         """Run one step over (token, position, seq_id, wants_logits) entries."""

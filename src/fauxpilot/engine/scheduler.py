@@ -48,8 +48,6 @@ PROMPT_LOGPROBS_CHUNK = 32
 # proportional to its tokens, and each running stream waits for the whole step.
 PREFILL_WHILE_DECODING = 64
 MAX_DRAFT_BACKOFF = 32
-# Shorter cached chunks are recomputed rather than moved.
-MIN_REUSED_CHUNK = 8
 
 Emit = Callable[[EngineEvent | BaseException], None]
 
@@ -61,13 +59,6 @@ class Decoder(Protocol):
     context_per_slot: int
 
     def forget(self, seq_id: int, keep: int) -> bool: ...
-
-    @property
-    def can_shift(self) -> bool: ...
-
-    def forget_range(self, seq_id: int, start: int, end: int) -> None: ...
-
-    def shift(self, seq_id: int, start: int, end: int, delta: int) -> None: ...
 
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None: ...
 
@@ -101,8 +92,6 @@ class Sequence:
     # a rejected draft costs a wider step and gains nothing.
     draft_cooldown: int = 0
     draft_backoff: int = 1
-    # A cached chunk moved into place for prompt[start:start + length]; skipped in prefill.
-    reused: tuple[int, int] | None = None
 
     @property
     def prefilling(self) -> bool:
@@ -137,10 +126,8 @@ class Scheduler:
         max_waiting: int,
         prefill_while_decoding: int = PREFILL_WHILE_DECODING,
         draft_tokens: int = 0,
-        reuse_shifted: bool = False,
     ) -> None:
         self._model = model
-        self._reuse_shifted = reuse_shifted and model.can_shift
         self._draft_tokens = draft_tokens
         self._prefill_while_decoding = prefill_while_decoding
         self._slots = [Slot(seq_id) for seq_id in range(slots)]
@@ -247,44 +234,16 @@ class Scheduler:
         keep = min(common_prefix_length(slot.tokens, prompt), len(prompt) - 1)
         if sequence.request.prompt_logprobs:
             keep = 0
-        reused = self._move_reusable_chunk(sequence, slot, keep) if self._reuse_shifted else None
-        if reused is None and not self._model.forget(slot.seq_id, keep):
+        if not self._model.forget(slot.seq_id, keep):
             keep = 0
         slot.tokens = slot.tokens[:keep]
         slot.busy = True
         sequence.slot = slot
         sequence.prompt_pos = keep
         sequence.cached = keep
-        sequence.reused = reused
         if sequence.request.prompt_logprobs:
             first = prompt[0]
             _deliver(sequence, TokenEvent(first, self._model.piece(first), None, (), True))
-
-    def _move_reusable_chunk(
-        self, sequence: Sequence, slot: Slot, keep: int
-    ) -> tuple[int, int] | None:
-        """Shift a cached chunk (the FIM suffix) to where the new prompt has it.
-
-        Approximate: the chunk's cache was computed after the old prefix, not the new one.
-        The slot's cache after `keep` is dropped except for that chunk.
-        """
-        prompt = sequence.request.prompt_tokens
-        anchor = sequence.request.reuse_anchor
-        if anchor is None or anchor <= keep or sequence.request.prompt_logprobs:
-            return None
-        try:
-            start = slot.tokens.index(prompt[anchor], keep)
-        except ValueError:
-            return None
-        # The prompt's last token is always computed: its logits choose the first token.
-        length = common_prefix_length(slot.tokens[start:], prompt[anchor : len(prompt) - 1])
-        if length < MIN_REUSED_CHUNK:
-            return None
-        self._model.forget_range(slot.seq_id, keep, start)
-        self._model.forget_range(slot.seq_id, start + length, -1)
-        if anchor != start:
-            self._model.shift(slot.seq_id, start, start + length, anchor - start)
-        return anchor, length
 
     def _reap_cancelled(self) -> None:
         for sequence in [s for s in self._active if s.cancelled]:
@@ -326,10 +285,7 @@ class Scheduler:
         assert sequence.slot is not None
         prompt = sequence.request.prompt_tokens
         scored = sequence.request.prompt_logprobs
-        self._skip_reused(sequence)
         size = min(room, len(prompt) - sequence.prompt_pos)
-        if sequence.reused is not None:  # stop at the moved chunk; the next step skips it
-            size = min(size, sequence.reused[0] - sequence.prompt_pos)
         if scored:
             size = min(size, PROMPT_LOGPROBS_CHUNK)
         slot = sequence.slot
@@ -342,17 +298,6 @@ class Scheduler:
             entries.append((prompt[position], position, slot.seq_id, last or scored))
             slot.tokens.append(prompt[position])
         sequence.prompt_pos += size
-
-    def _skip_reused(self, sequence: Sequence) -> None:
-        if sequence.reused is None or sequence.prompt_pos != sequence.reused[0]:
-            return
-        assert sequence.slot is not None
-        start, length = sequence.reused
-        prompt = sequence.request.prompt_tokens
-        sequence.slot.tokens.extend(prompt[start : start + length])
-        sequence.prompt_pos += length
-        sequence.cached += length
-        sequence.reused = None
 
     def _emit_prompt_logprob(self, sequence: Sequence, logits: Logits, index: int) -> None:
         token = sequence.request.prompt_tokens[index]
