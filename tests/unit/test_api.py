@@ -16,13 +16,7 @@ from .fakes import FakeEngine
 
 @pytest.fixture
 def engine() -> FakeEngine:
-    return FakeEngine()
-
-
-@pytest.fixture
-def client(engine: FakeEngine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine, "fake-model")) as test_client:
-        yield test_client
+    return FakeEngine()  # a 256-token context, so that trimming shows
 
 
 def sse_events(response: Any) -> list[Any]:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
-
-from fauxpilot.api import create_app
 
 from .fakes import FakeEngine
 
@@ -16,17 +12,6 @@ MESSAGES = [
     {"role": "system", "content": "You write Python."},
     {"role": "user", "content": [{"type": "text", "text": "Add two numbers."}]},
 ]
-
-
-@pytest.fixture
-def engine() -> FakeEngine:
-    return FakeEngine(context_length=1024)
-
-
-@pytest.fixture
-def client(engine: FakeEngine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine, "fake-model")) as test_client:
-        yield test_client
 
 
 def prompt_text(engine: FakeEngine) -> str:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
-
-from fauxpilot.api import create_app
 
 from .fakes import SPECIALS, FakeEngine
 
@@ -27,17 +23,6 @@ LLAMA_VIM_BODY = {
     "t_max_prompt_ms": 500,
     "t_max_predict_ms": 2500,
 }
-
-
-@pytest.fixture
-def engine() -> FakeEngine:
-    return FakeEngine(context_length=1024)
-
-
-@pytest.fixture
-def client(engine: FakeEngine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine, "fake-model")) as test_client:
-        yield test_client
 
 
 def test_infill_answers_in_llama_cpp_shape(client: TestClient, engine: FakeEngine) -> None:
