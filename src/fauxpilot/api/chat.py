@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from fauxpilot.api.chat_protocol import ChatCompletionRequest
-from fauxpilot.api.convert import usage_json
+from fauxpilot.api.convert import engine_seed, usage_json
 from fauxpilot.api.errors import APIError
 from fauxpilot.api.sse import with_done
 from fauxpilot.api.state import AppState, app_state
@@ -59,7 +59,7 @@ def _job(state: AppState, body: ChatCompletionRequest, chat_id: str) -> Completi
         top_p=1.0 if body.top_p is None else body.top_p,
         presence_penalty=body.presence_penalty or 0.0,
         frequency_penalty=body.frequency_penalty or 0.0,
-        seed=None if body.seed is None else body.seed & (2**64 - 1),
+        seed=engine_seed(body.seed),
     )
     return CompletionJob(
         request_id=chat_id,

@@ -26,6 +26,11 @@ from fauxpilot.engine.base import SamplingParams
 _SEED_MASK = 2**64 - 1
 
 
+def engine_seed(seed: int | None) -> int | None:
+    """A client's seed (any 64-bit integer, signed or not) as the engine takes it."""
+    return None if seed is None else seed & _SEED_MASK
+
+
 def new_completion_id() -> str:
     return f"cmpl-{uuid.uuid4().hex}"
 
@@ -44,7 +49,7 @@ def to_job(request: CompletionRequest, request_id: str, vocab_size: int) -> Comp
         presence_penalty=request.presence_penalty or 0.0,
         frequency_penalty=request.frequency_penalty or 0.0,
         logit_bias=logit_bias,
-        seed=None if request.seed is None else request.seed & _SEED_MASK,
+        seed=engine_seed(request.seed),
     )
     segments = request.segments
     context = tuple(

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from fauxpilot.api.convert import new_completion_id
+from fauxpilot.api.convert import engine_seed, new_completion_id
 from fauxpilot.api.errors import api_error_for
 from fauxpilot.api.llamacpp_protocol import InfillRequest, LlamaCppRequest
 from fauxpilot.api.sse import event
@@ -58,7 +58,7 @@ def _job(
         top_k=body.top_k,
         presence_penalty=body.presence_penalty,
         frequency_penalty=body.frequency_penalty,
-        seed=None if body.seed is None else body.seed & (2**64 - 1),
+        seed=engine_seed(body.seed),
     )
     return CompletionJob(
         request_id=new_completion_id(),
