@@ -74,7 +74,7 @@ def _job(
 async def _answer(state: AppState, job: CompletionJob, body: LlamaCppRequest) -> Response:
     state.require_ready()
     if job.max_tokens < 0:  # "until done": as much as the context leaves after the prompt
-        job = _with_max_tokens(job, state.engine.model.context_length // 2)
+        job = dataclasses.replace(job, max_tokens=state.engine.model.context_length // 2)
     prepared = state.service.prepare(job)
     progress = _Progress()
     texts = _texts(state, job, prepared, progress, body.t_max_predict_ms)
@@ -83,10 +83,6 @@ async def _answer(state: AppState, job: CompletionJob, body: LlamaCppRequest) ->
         return StreamingResponse(events, media_type="text/event-stream")
     content = "".join([text async for text in texts])
     return JSONResponse(_final(content, state, prepared, progress, body))
-
-
-def _with_max_tokens(job: CompletionJob, max_tokens: int) -> CompletionJob:
-    return dataclasses.replace(job, max_tokens=max_tokens)
 
 
 async def _texts(

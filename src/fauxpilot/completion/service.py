@@ -42,15 +42,18 @@ class CompletionService:
         self._engine = engine
         self._options = options or CompletionOptions()
         self._typeahead = TypeaheadCache()
+        self._end_tokens: frozenset[int] | None = None  # known once the model has loaded
 
     def _stop_token_ids(self) -> frozenset[int]:
-        tokenizer = self._engine.tokenizer
-        family_ids = {
-            token_id
-            for text in self._engine.model.family.end_tokens
-            if (token_id := tokenizer.special_token_id(text)) is not None
-        }
-        return tokenizer.end_token_ids | family_ids
+        if self._end_tokens is None:
+            tokenizer = self._engine.tokenizer
+            family_ids = {
+                token_id
+                for text in self._engine.model.family.end_tokens
+                if (token_id := tokenizer.special_token_id(text)) is not None
+            }
+            self._end_tokens = tokenizer.end_token_ids | family_ids
+        return self._end_tokens
 
     def prepare(self, job: CompletionJob) -> list[PreparedPrompt]:
         """Token prompts for every prompt of the job; raises PromptTooLongError."""

@@ -153,10 +153,6 @@ class UnknownModelError(LookupError):
     pass
 
 
-def default_entry() -> CatalogEntry:
-    return next(entry for entry in CATALOG if entry.default)
-
-
 def find_entry(name: str) -> CatalogEntry:
     for entry in CATALOG:
         if name == entry.name or name in entry.aliases:
