@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import signal
 import sys
@@ -12,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fauxpilot.api.config import ApiConfig
 from fauxpilot.bench import cli as bench_cli
 from fauxpilot.completion.service import CompletionService
 from fauxpilot.completion.types import CompletionJob, CompletionOptions
@@ -19,11 +21,12 @@ from fauxpilot.engine.base import SamplingParams
 from fauxpilot.engine.llamacpp import LlamaCppEngine
 from fauxpilot.engine.llamacpp_model import LoadOptions
 from fauxpilot.evaluation import cli as eval_cli
+from fauxpilot.logs import configure_logging
 from fauxpilot.models.catalog import CATALOG, UnknownModelError, find_entry
 from fauxpilot.models.pull import PullError, pull
 from fauxpilot.models.resolve import ResolvedModel, resolve_model
 from fauxpilot.models.store import ModelFileError, ModelStore
-from fauxpilot.settings import Settings
+from fauxpilot.settings import ConfigError, Settings
 
 log = logging.getLogger("fauxpilot")
 
@@ -44,14 +47,19 @@ def build_engine(settings: Settings, model: ResolvedModel) -> LlamaCppEngine:
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per Settings field; unset flags fall back to env vars and defaults."""
+    """One flag per Settings field; unset flags fall back to env vars and defaults.
+
+    List fields take the flag once per value; a bool flag alone means true.
+    """
     for name, field in Settings.model_fields.items():
-        parser.add_argument(
-            f"--{name.replace('_', '-')}",
-            dest=name,
-            default=None,
-            help=f"{field.description} (env FAUXPILOT_{name.upper()})",
-        )
+        flag = f"--{name.replace('_', '-')}"
+        help_text = f"{field.description} (env FAUXPILOT_{name.upper()})"
+        if field.annotation == list[str]:
+            parser.add_argument(flag, dest=name, action="append", default=None, help=help_text)
+        elif field.annotation is bool:
+            parser.add_argument(flag, dest=name, nargs="?", const="true", help=help_text)
+        else:
+            parser.add_argument(flag, dest=name, default=None, help=help_text)
 
 
 def _settings_from(args: argparse.Namespace) -> Settings:
@@ -69,16 +77,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from fauxpilot.api import create_app
 
     settings = _settings_from(args)
-    model = resolve_model(settings.model, ModelStore(settings.home))
-    engine = build_engine(settings, model)
-    options = CompletionOptions(
-        fim_line_in_middle=settings.fim_line_in_middle,
-        typeahead=settings.typeahead,
-        suffix_share=settings.suffix_share,
-        context_share=settings.context_share,
+    api_config = _api_config(settings)
+    _check_exposure(settings.host, api_config, settings.insecure)
+    model = resolve_model(
+        settings.model, ModelStore(settings.home), pull_missing=not settings.offline
     )
-    app = create_app(engine, model.name, options, max_body_bytes=settings.max_body_bytes)
-    log.info("FauxPilot will listen on http://%s:%d", settings.host, settings.port)
+    engine = build_engine(settings, model)
+    app = create_app(engine, model.name, _completion_options(settings), config=api_config)
+    log.info(
+        "FauxPilot will listen on http://%s:%d (API keys: %s)",
+        settings.host,
+        settings.port,
+        len(api_config.api_keys) or "off",
+    )
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler
     # it found: with this one, a graceful stop ends the process with status 0.
     signal.signal(signal.SIGTERM, _stopped_gracefully)
@@ -86,10 +97,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app,
         host=settings.host,
         port=settings.port,
+        log_config=None,  # keep our handlers: JSON lines and request ids apply to uvicorn too
         log_level=settings.log_level,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
     return 0
+
+
+class InsecureExposureError(ValueError):
+    pass
+
+
+def _api_config(settings: Settings) -> ApiConfig:
+    return ApiConfig(
+        api_keys=settings.api_keys(),
+        max_body_bytes=settings.max_body_bytes,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        max_concurrent_per_key=settings.max_concurrent_per_key,
+        request_timeout_seconds=settings.request_timeout_seconds,
+    )
+
+
+def _completion_options(settings: Settings) -> CompletionOptions:
+    return CompletionOptions(
+        fim_line_in_middle=settings.fim_line_in_middle,
+        typeahead=settings.typeahead,
+        suffix_share=settings.suffix_share,
+        context_share=settings.context_share,
+        max_tokens_limit=settings.max_tokens_limit,
+        max_prompt_tokens=settings.max_prompt_tokens,
+        log_content=settings.log_content,
+    )
+
+
+def _check_exposure(host: str, config: ApiConfig, insecure: bool) -> None:
+    """Refuse to serve private code to the network without keys, unless told to."""
+    if config.api_keys or insecure or is_loopback(host):
+        return
+    raise InsecureExposureError(
+        f"refusing to listen on {host} without an API key: anyone on the network could use "
+        "the server. Give --api-key KEY (or --api-key-file FILE), or --insecure to allow it."
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _stopped_gracefully(signum: int, frame: object) -> None:
@@ -181,20 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("llama-cpp-python").setLevel(logging.WARNING)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level: Any = getattr(args, "log_level", None) or "info"
-    _configure_logging(str(level))
+    log_format: Any = getattr(args, "log_format", None) or "text"
     try:
+        configure_logging(str(level), str(log_format))
         return int(args.handler(args))
-    except (ModelFileError, PullError, UnknownModelError, ValidationError) as error:
+    except (
+        ModelFileError,
+        PullError,
+        UnknownModelError,
+        ValidationError,
+        InsecureExposureError,
+        ConfigError,
+    ) as error:
         log.error("%s", error)
         return 2

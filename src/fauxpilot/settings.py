@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,27 @@ def _default_home() -> Path:
 
 def _default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+MIN_KEY_LENGTH = 8
+
+
+class ConfigError(ValueError):
+    """A setting points at something unusable (a missing key file, say)."""
+
+
+def read_key_file(path: Path) -> list[str]:
+    """One key per line; blank lines and lines starting with # are ignored."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read the API key file {path}: {error}") from error
+    keys = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keys.append(stripped)
+    return keys
 
 
 class Settings(BaseSettings):
@@ -73,7 +95,45 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         10.0, ge=0.0, le=600.0, description="on SIGTERM, time for requests in flight to end"
     )
+    api_key: list[str] = Field(
+        default_factory=list,
+        description="API key clients must send (repeatable); none: the API is open",
+    )
+    api_key_file: Path | None = Field(None, description="file with one API key per line")
+    insecure: bool = Field(
+        False, description="allow listening on a non-loopback address without API keys"
+    )
+    offline: bool = Field(
+        False, description="never fetch a missing model; fail with the offline alternatives"
+    )
+    max_tokens_limit: int = Field(
+        2048, ge=1, le=131072, description="largest max_tokens a request may ask for"
+    )
+    max_prompt_tokens: int = Field(
+        131072, ge=16, le=131072, description="prompts are trimmed to this many tokens"
+    )
+    max_concurrent_requests: int = Field(
+        64, ge=1, le=100000, description="generation requests in flight before 503"
+    )
+    max_concurrent_per_key: int = Field(
+        16, ge=1, le=100000, description="generation requests in flight per API key before 429"
+    )
+    request_timeout_seconds: float = Field(
+        120.0, ge=0.0, le=86400.0, description="deadline of one request (0: none)"
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
+    log_format: Literal["text", "json"] = Field("text", description="text or json log lines")
+    log_content: bool = Field(
+        False, description="log prompts and completions (off: code never reaches the logs)"
+    )
+
+    def api_keys(self) -> tuple[str, ...]:
+        keys = list(self.api_key)
+        if self.api_key_file is not None:
+            keys.extend(read_key_file(self.api_key_file))
+        if any(len(key) < MIN_KEY_LENGTH for key in keys):
+            raise ConfigError(f"API keys must be at least {MIN_KEY_LENGTH} characters long")
+        return tuple(keys)
 
     def tensor_split_values(self) -> list[float]:
         if not self.tensor_split:

@@ -193,7 +193,7 @@ BAD = [
         json.dumps({"prompt": "x", "max_tokens": 100000}).encode(),
         400,
         "invalid_request_error",
-        "context_length_exceeded",
+        "limit_exceeded",
     ),
 ]
 

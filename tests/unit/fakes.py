@@ -14,6 +14,7 @@ from fauxpilot.engine.base import (
     GenerationRequest,
     Health,
     ModelInfo,
+    PromptEvent,
     TokenEvent,
     TokenLogprob,
 )
@@ -103,6 +104,7 @@ class FakeEngine:
             for index, token in enumerate(request.prompt_tokens):
                 logprob = None if index == 0 else -1.0
                 yield TokenEvent(token, self._tokenizer.piece(token), logprob, (), True)
+        yield PromptEvent(len(request.prompt_tokens), 0)
         generated = 0
         finished = False
         try:

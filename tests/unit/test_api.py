@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fauxpilot.api import create_app
+from fauxpilot.api.config import ApiConfig
 
 from .fakes import FakeEngine
 
@@ -192,6 +193,9 @@ BAD_REQUESTS = [
     ("not an object", b'["prompt"]', None),
     ("invalid utf-8", b'{"prompt": "\xff\xfe"}', None),
     ("prompt wrong type", {"prompt": 5}, "prompt"),
+    ("empty token prompt", {"prompt": [[]]}, "prompt"),
+    ("token id outside the vocabulary", {"prompt": [10**9]}, "prompt"),
+    ("n above the server limit", {"prompt": "x", "n": 20}, "n"),
     ("max_tokens zero", {"prompt": "x", "max_tokens": 0}, "max_tokens"),
     ("max_tokens string", {"prompt": "x", "max_tokens": "many"}, "max_tokens"),
     ("temperature high", {"prompt": "x", "temperature": 2.5}, "temperature"),
@@ -239,11 +243,19 @@ def test_nan_is_rejected(client: TestClient) -> None:
 
 
 def test_context_length_exceeded_names_the_numbers(client: TestClient) -> None:
-    response = client.post("/v1/completions", json={"prompt": "x", "max_tokens": 10_000})
+    response = client.post("/v1/completions", json={"prompt": "x", "max_tokens": 2000})
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "context_length_exceeded"
-    assert "256" in error["message"] and "10000" in error["message"]
+    assert "256" in error["message"] and "2000" in error["message"]
+
+
+def test_max_tokens_above_the_server_limit_is_refused(client: TestClient) -> None:
+    response = client.post("/v1/completions", json={"prompt": "x", "max_tokens": 10_000})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "limit_exceeded" and error["param"] == "max_tokens"
+    assert "2048" in error["message"]
 
 
 def test_unknown_route_is_a_404_in_openai_shape(client: TestClient) -> None:
@@ -323,7 +335,7 @@ def test_language_reaches_the_completion_job() -> None:
 
 
 def test_huge_bodies_are_refused_with_413(engine: FakeEngine) -> None:
-    with TestClient(create_app(engine, "fake", max_body_bytes=2048)) as small:
+    with TestClient(create_app(engine, "fake", config=ApiConfig(max_body_bytes=2048))) as small:
         big = {"prompt": "x" * 5000}
         response = small.post("/v1/completions", json=big)
         assert response.status_code == 413

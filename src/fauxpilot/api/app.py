@@ -13,13 +13,18 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fauxpilot import __version__
-from fauxpilot.api import chat, editors, llamacpp, openai
+from fauxpilot.api import chat, editors, llamacpp, openai, operations
+from fauxpilot.api.admission import Admission
+from fauxpilot.api.auth import ApiKeyAuth
+from fauxpilot.api.config import ApiConfig
 from fauxpilot.api.errors import install_error_handlers
-from fauxpilot.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
+from fauxpilot.api.limits import BodySizeLimit
+from fauxpilot.api.metrics import MeteredEngine, Metrics, MetricsMiddleware
 from fauxpilot.api.state import AppState
 from fauxpilot.completion.service import CompletionService
 from fauxpilot.completion.types import CompletionOptions
 from fauxpilot.engine.base import Engine
+from fauxpilot.logs import request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +54,11 @@ class RequestIdMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        token = request_id_var.set(request_id.decode())
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            request_id_var.reset(token)
 
 
 def create_app(
@@ -57,10 +66,14 @@ def create_app(
     model_name: str,
     options: CompletionOptions | None = None,
     *,
+    config: ApiConfig | None = None,
     load_in_background: bool = True,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The HTTP app around an engine; the lifespan loads the model and closes it."""
+    config = config or ApiConfig()
+    metrics = Metrics()
+    metrics.watch_engine(engine)
+    metered = MeteredEngine(engine, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,13 +87,22 @@ def create_app(
             await asyncio.to_thread(engine.close)
 
     app = FastAPI(title="FauxPilot", version=__version__, lifespan=lifespan)
-    app.state.fauxpilot = AppState(engine, CompletionService(engine, options), model_name)
+    service = CompletionService(metered, options)
+    app.state.fauxpilot = AppState(metered, service, model_name, metrics)
     install_error_handlers(app)
-    app.include_router(openai.router)
-    app.include_router(editors.router)
-    app.include_router(llamacpp.router)
-    app.include_router(chat.router)
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    for module in (openai, editors, llamacpp, chat, operations):
+        app.include_router(module.router)
+    # Added innermost first: a request meets them in the reverse order.
+    app.add_middleware(
+        Admission,
+        max_total=config.max_concurrent_requests,
+        max_per_key=config.max_concurrent_per_key,
+        timeout_seconds=config.request_timeout_seconds,
+        on_refused=metrics.count_refusal,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(ApiKeyAuth, keys=config.api_keys)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
 

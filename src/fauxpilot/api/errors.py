@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 from fauxpilot.completion.fim import PromptTooLongError
+from fauxpilot.completion.types import InvalidRequestError
 from fauxpilot.engine.base import EngineNotReady, EngineOverloaded
 
 log = logging.getLogger(__name__)
@@ -42,12 +46,28 @@ def error_body(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+async def send_error(
+    send: Send, status: int, body: dict[str, Any], headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer with an error from ASGI middleware, before any route has run."""
+    payload = json.dumps(body).encode()
+    all_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(payload)),
+        *headers,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
 def api_error_for(error: Exception) -> APIError:
     """The APIError a domain or engine exception means; unknown ones are server errors."""
     if isinstance(error, APIError):
         return error
     if isinstance(error, PromptTooLongError):
         return APIError(400, str(error), param="max_tokens", code="context_length_exceeded")
+    if isinstance(error, InvalidRequestError):
+        return APIError(400, str(error), param=error.param, code=error.code)
     if isinstance(error, EngineNotReady):
         return APIError(503, str(error), "server_error", code="model_not_ready")
     if isinstance(error, EngineOverloaded):
@@ -91,6 +111,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(APIError, on_api_error)
     app.add_exception_handler(PromptTooLongError, on_api_error)
+    app.add_exception_handler(InvalidRequestError, on_api_error)
     app.add_exception_handler(EngineNotReady, on_api_error)
     app.add_exception_handler(EngineOverloaded, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)

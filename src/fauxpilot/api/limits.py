@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fauxpilot.api.errors import error_body
-
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+from fauxpilot.api.config import DEFAULT_MAX_BODY_BYTES
+from fauxpilot.api.errors import error_body, send_error
 
 
 class BodySizeLimit:
@@ -52,13 +49,7 @@ class BodySizeLimit:
             "invalid_request_error",
             code="request_too_large",
         )
-        payload = json.dumps(body).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(payload)),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        await send_error(send, 413, body)
 
 
 def _replay(messages: list[Message], last: Message | None, receive: Receive) -> Receive:

@@ -34,8 +34,15 @@ class ClientDisconnected(Exception):
     pass
 
 
-@router.post("/v1/completions", response_model=CompletionResponse)
 @router.post("/v1/engines/{engine}/completions", response_model=CompletionResponse)
+async def create_engine_completion(
+    engine: str, body: CompletionRequest, request: Request
+) -> Response:
+    """The legacy route the Copilot plugins call; one model is served whatever `engine` says."""
+    return await create_completion(body, request)
+
+
+@router.post("/v1/completions", response_model=CompletionResponse)
 async def create_completion(body: CompletionRequest, request: Request) -> Response:
     state = app_state(request)
     state.require_ready()
@@ -95,17 +102,3 @@ async def list_models(request: Request) -> ModelList:
 async def get_model(model_id: str, request: Request) -> ModelCard:
     state = app_state(request)
     return ModelCard(id=state.model_name, created=0)
-
-
-@router.get("/health")
-async def health(request: Request) -> JSONResponse:
-    engine_health = app_state(request).engine.health()
-    body = {
-        "status": engine_health.status,
-        "detail": engine_health.detail,
-        "active_requests": engine_health.active_requests,
-        "waiting_requests": engine_health.waiting_requests,
-        "free_slots": engine_health.free_slots,
-        "total_slots": engine_health.total_slots,
-    }
-    return JSONResponse(body, status_code=200 if engine_health.ready else 503)

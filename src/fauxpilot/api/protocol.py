@@ -84,6 +84,8 @@ class CompletionRequest(BaseModel):
     def _prompt_not_empty_list(cls, value: Any) -> Any:
         if isinstance(value, list) and not value:
             raise ValueError("prompt must not be an empty list")
+        if isinstance(value, list) and any(isinstance(item, list) and not item for item in value):
+            raise ValueError("a token-id prompt must not be an empty list")
         return value
 
     @field_validator("stop")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from fauxpilot.api.metrics import Metrics
 from fauxpilot.completion.service import CompletionService
 from fauxpilot.engine.base import Engine, EngineNotReady
 
@@ -15,6 +16,7 @@ class AppState:
     engine: Engine
     service: CompletionService
     model_name: str
+    metrics: Metrics
 
     def require_ready(self) -> None:
         health = self.engine.health()

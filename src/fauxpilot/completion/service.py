@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from fauxpilot.completion.types import (
     CompletionJob,
     CompletionOptions,
     CompletionResult,
+    InvalidRequestError,
+    LimitExceededError,
     LogprobEntry,
     Usage,
 )
@@ -35,6 +38,8 @@ from fauxpilot.engine.base import (
     PromptEvent,
     TokenEvent,
 )
+
+log = logging.getLogger(__name__)
 
 
 class CompletionService:
@@ -56,14 +61,21 @@ class CompletionService:
         return self._end_tokens
 
     def prepare(self, job: CompletionJob) -> list[PreparedPrompt]:
-        """Token prompts for every prompt of the job; raises PromptTooLongError."""
+        """Token prompts for every prompt of the job.
+
+        Raises PromptTooLongError, or InvalidRequestError for what the server cannot run.
+        """
+        self._check_limits(job)
         tokenizer = self._engine.tokenizer
-        context = self._engine.model.context_length
+        context = min(
+            self._engine.model.context_length, self._options.max_prompt_tokens + job.max_tokens
+        )
         wants_fim = bool(job.suffix or job.context_files)
         fim = fim_tokens(tokenizer, self._engine.model.family) if wants_fim else None
         prepared = []
         for prompt in job.prompts:
             if isinstance(prompt, list):
+                _check_token_ids(prompt, self._engine.model.vocab_size)
                 prepared.append(build_from_tokens(tokenizer, prompt, context, job.max_tokens))
             elif fim is not None:
                 prepared.append(
@@ -85,6 +97,22 @@ class CompletionService:
                 text = prompt + (job.middle or "")
                 prepared.append(build_plain(tokenizer, text, context, job.max_tokens))
         return prepared
+
+    def _check_limits(self, job: CompletionJob) -> None:
+        limits = self._options
+        if job.max_tokens > limits.max_tokens_limit:
+            raise LimitExceededError(
+                f"max_tokens is {job.max_tokens}; this server allows at most "
+                f"{limits.max_tokens_limit}.",
+                "max_tokens",
+            )
+        sequences = len(job.prompts) * max(job.n, job.best_of)
+        if sequences > limits.max_choices:
+            raise LimitExceededError(
+                f"This request would generate {sequences} completions (prompts times n or "
+                f"best_of); this server allows at most {limits.max_choices} per request.",
+                "n",
+            )
 
     def stream(
         self, job: CompletionJob, prepared: list[PreparedPrompt], usage: Usage
@@ -194,6 +222,8 @@ class CompletionService:
         if decoder.echo_pending:
             yield decoder.echo(prompt.text, decoder.prompt_entries)
         last = decoder.finish(finish_reason)
+        if self._options.log_content:
+            log.info("content: prompt=%r completion=%r", prompt.text, decoder.text)
         if self._options.typeahead:
             self._typeahead.remember(job, decoder.text, finish_reason)
         yield last
@@ -287,6 +317,18 @@ def _entry(text: str, event: TokenEvent, offset: int) -> LogprobEntry:
 class _Served:
     delta: ChoiceDelta
     completion_tokens: int
+
+
+def _check_token_ids(tokens: list[int], vocab_size: int) -> None:
+    if not tokens:
+        raise InvalidRequestError("A token-id prompt must not be empty.", "prompt")
+    bad = next((token for token in tokens if not 0 <= token < vocab_size), None)
+    if bad is not None:
+        raise InvalidRequestError(
+            f"Token id {bad} in the prompt is outside the model's vocabulary "
+            f"(0 to {vocab_size - 1}).",
+            "prompt",
+        )
 
 
 async def _single(delta: ChoiceDelta) -> AsyncIterator[ChoiceDelta]:

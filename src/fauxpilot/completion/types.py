@@ -88,3 +88,26 @@ class CompletionOptions:
     # Shares of the prompt budget kept for the suffix and for other files' context.
     suffix_share: float = 0.25
     context_share: float = 0.3
+    # Bounds on one request: larger max_tokens is refused, longer prompts are trimmed.
+    max_tokens_limit: int = 2048
+    max_prompt_tokens: int = 131072
+    # Sequences one request may start (prompts x best_of, or x n).
+    max_choices: int = 16
+    # Log every prompt and completion (off by default: the code is private).
+    log_content: bool = False
+
+
+class InvalidRequestError(ValueError):
+    """A request the model cannot run as asked (a client mistake: 400)."""
+
+    code = "invalid_value"
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class LimitExceededError(InvalidRequestError):
+    """A request asks for more than the server allows."""
+
+    code = "limit_exceeded"

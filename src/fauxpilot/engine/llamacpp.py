@@ -126,6 +126,10 @@ class LlamaCppEngine:
         scheduler = self._scheduler
         if scheduler is None:
             raise EngineNotReady(f"model {self._name} is {self._status}")
+        # llama.cpp aborts the whole process on an unknown token id; never let one through.
+        vocab_size = self.model.vocab_size
+        if any(not 0 <= token < vocab_size for token in request.prompt_tokens):
+            raise EngineError(f"{request.request_id}: prompt token id outside the vocabulary")
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[EngineEvent | BaseException] = asyncio.Queue()
 

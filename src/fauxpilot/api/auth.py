@@ -1,0 +1,86 @@
+"""API keys: `Authorization: Bearer KEY` (or `token KEY`, as Copilot agents send) or `api-key`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from fauxpilot.api.errors import error_body, send_error
+
+# Paths anyone may call: load balancers and orchestrators probe health without a key.
+OPEN_PATHS = frozenset({"/health"})
+KEY_SCOPE_ENTRY = "fauxpilot.key"
+ANONYMOUS = "anonymous"
+
+
+def presented_key(headers: dict[bytes, bytes]) -> str | None:
+    """The key a request carries, from `Authorization` (Bearer or token) or `api-key`."""
+    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() in ("bearer", "token") and credentials.strip():
+        return credentials.strip()
+    api_key = headers.get(b"api-key", b"").decode("latin-1").strip()
+    return api_key or None
+
+
+def key_label(key: str | None) -> str:
+    """A name for a key that is safe to log and to use as a metric label."""
+    if key is None:
+        return ANONYMOUS
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+class KeyChecker:
+    """Compares a presented key against every configured key in constant time."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self._digests = [hashlib.sha256(key.encode()).digest() for key in keys]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._digests)
+
+    def accepts(self, key: str | None) -> bool:
+        if key is None:
+            return False
+        presented = hashlib.sha256(key.encode()).digest()
+        matched = False
+        for digest in self._digests:  # no early exit: timing does not tell which key matched
+            matched |= hmac.compare_digest(presented, digest)
+        return matched
+
+
+class ApiKeyAuth:
+    """Answers 401 in OpenAI's error shape unless the request carries a configured key.
+
+    Records the key's label in the scope for the limits and metrics further in.
+    """
+
+    def __init__(self, app: ASGIApp, keys: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.checker = KeyChecker(keys)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        key = presented_key(dict(scope.get("headers", [])))
+        if self.checker.enabled and scope["path"] not in OPEN_PATHS:
+            if not self.checker.accepts(key):
+                await _refuse(send, key is None)
+                return
+            scope[KEY_SCOPE_ENTRY] = key
+        scope.setdefault(KEY_SCOPE_ENTRY, None)
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, missing: bool) -> None:
+    message = (
+        "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'."
+        if missing
+        else "Incorrect API key provided."
+    )
+    body = error_body(message, "invalid_request_error", code="invalid_api_key")
+    await send_error(send, 401, body, [(b"www-authenticate", b'Bearer realm="fauxpilot"')])
