@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import logging
 import signal
 import sys
@@ -13,8 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fauxpilot import cli_models as models_cli
+from fauxpilot import setup_wizard
+from fauxpilot.addresses import is_loopback
 from fauxpilot.api.config import ApiConfig
 from fauxpilot.bench import cli as bench_cli
+from fauxpilot.cli_settings import add_settings_flags, settings_from
 from fauxpilot.completion.service import CompletionService
 from fauxpilot.completion.types import CompletionJob, CompletionOptions
 from fauxpilot.engine.base import SamplingParams
@@ -22,8 +25,9 @@ from fauxpilot.engine.llamacpp import LlamaCppEngine
 from fauxpilot.engine.llamacpp_model import LoadOptions
 from fauxpilot.evaluation import cli as eval_cli
 from fauxpilot.logs import configure_logging
-from fauxpilot.models.catalog import CATALOG, UnknownModelError, find_entry
-from fauxpilot.models.pull import PullError, pull
+from fauxpilot.models.catalog import UnknownModelError
+from fauxpilot.models.imported import ModelImportError
+from fauxpilot.models.pull import PullError
 from fauxpilot.models.resolve import ResolvedModel, resolve_model
 from fauxpilot.models.store import ModelFileError, ModelStore
 from fauxpilot.settings import ConfigError, Settings
@@ -39,36 +43,11 @@ def build_engine(settings: Settings, model: ResolvedModel) -> LlamaCppEngine:
         batch_size=settings.batch_size,
         prefill_while_decoding=settings.prefill_while_decoding,
         draft_tokens=settings.draft_tokens,
-        gpu_layers=settings.gpu_layers,
+        gpu_layers=settings.offloaded_layers(),
         main_gpu=settings.main_gpu,
         tensor_split=tuple(settings.tensor_split_values()),
     )
     return LlamaCppEngine(model.name, model.path, model.family, options, settings.max_waiting)
-
-
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per Settings field; unset flags fall back to env vars and defaults.
-
-    List fields take the flag once per value; a bool flag alone means true.
-    """
-    for name, field in Settings.model_fields.items():
-        flag = f"--{name.replace('_', '-')}"
-        help_text = f"{field.description} (env FAUXPILOT_{name.upper()})"
-        if field.annotation == list[str]:
-            parser.add_argument(flag, dest=name, action="append", default=None, help=help_text)
-        elif field.annotation is bool:
-            parser.add_argument(flag, dest=name, nargs="?", const="true", help=help_text)
-        else:
-            parser.add_argument(flag, dest=name, default=None, help=help_text)
-
-
-def _settings_from(args: argparse.Namespace) -> Settings:
-    given = {
-        name: value
-        for name in Settings.model_fields
-        if (value := getattr(args, name, None)) is not None
-    }
-    return Settings(**given)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -76,7 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from fauxpilot.api import create_app
 
-    settings = _settings_from(args)
+    settings = settings_from(args)
     api_config = _api_config(settings)
     _check_exposure(settings.host, api_config, settings.insecure)
     model = resolve_model(
@@ -140,21 +119,12 @@ def _check_exposure(host: str, config: ApiConfig, insecure: bool) -> None:
     )
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _stopped_gracefully(signum: int, frame: object) -> None:
     log.info("stopped by signal %d", signum)
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
-    settings = _settings_from(args)
+    settings = settings_from(args)
     settings = settings.model_copy(update={"slots": 1})
     model = resolve_model(settings.model, ModelStore(settings.home))
     engine = build_engine(settings, model)
@@ -176,39 +146,12 @@ def cmd_complete(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models_list(args: argparse.Namespace) -> int:
-    store = ModelStore(_settings_from(args).home)
-    for entry in CATALOG:
-        state = store.state(entry)
-        status = "verified" if state.verified else "installed" if state.exists else "-"
-        marker = "*" if entry.default else " "
-        sys.stdout.write(f"{marker} {entry.name:<22} {status:<10} {entry.description}\n")
-    sys.stdout.write(f"(* default; files in {store.models_dir})\n")
-    return 0
-
-
-def cmd_models_pull(args: argparse.Namespace) -> int:
-    store = ModelStore(_settings_from(args).home)
-    path = pull(store, find_entry(args.name), force=args.force)
-    sys.stdout.write(f"{path}\n")
-    return 0
-
-
-def cmd_models_verify(args: argparse.Namespace) -> int:
-    store = ModelStore(_settings_from(args).home)
-    names = [args.name] if args.name else [e.name for e in CATALOG if store.state(e).exists]
-    for name in names:
-        path = store.verify(find_entry(name), force_hash=True)
-        sys.stdout.write(f"ok {name} {path}\n")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fauxpilot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the completion server")
-    _add_settings_flags(serve)
+    add_settings_flags(serve)
     serve.set_defaults(handler=cmd_serve)
 
     complete = commands.add_parser("complete", help="complete TEXT once, without a server")
@@ -217,22 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--max-tokens", type=int, default=64)
     complete.add_argument("--temperature", type=float, default=0.0)
     complete.add_argument("--stop", action="append", help="stop sequence (repeatable)")
-    _add_settings_flags(complete)
+    add_settings_flags(complete)
     complete.set_defaults(handler=cmd_complete)
 
-    models = commands.add_parser("models", help="list, pull and verify models")
-    model_commands = models.add_subparsers(dest="models_command", required=True)
-    listing = model_commands.add_parser("list", help="the catalog and what is installed")
-    listing.set_defaults(handler=cmd_models_list)
-    pulling = model_commands.add_parser("pull", help="fetch and verify a catalog model")
-    pulling.add_argument("name")
-    pulling.add_argument("--force", action="store_true", help="fetch again even if present")
-    pulling.set_defaults(handler=cmd_models_pull)
-    verify = model_commands.add_parser("verify", help="re-hash installed models")
-    verify.add_argument("name", nargs="?")
-    verify.set_defaults(handler=cmd_models_verify)
-    for sub in (listing, pulling, verify):
-        sub.add_argument("--home", default=None, help="model home (env FAUXPILOT_HOME)")
+    models_cli.register(commands)
+    setup_wizard.register(commands)
     bench_cli.register(commands)
     eval_cli.register(commands)
     return parser
@@ -252,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ValidationError,
         InsecureExposureError,
         ConfigError,
+        ModelImportError,
     ) as error:
         log.error("%s", error)
         return 2

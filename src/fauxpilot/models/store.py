@@ -75,10 +75,12 @@ class ModelStore:
         marker = {"sha256": entry.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
         self._marker_for(path).write_text(json.dumps(marker))
 
-    def verify(self, entry: CatalogEntry, *, force_hash: bool = False) -> Path:
+    def verify(
+        self, entry: CatalogEntry, *, force_hash: bool = False, fix: str | None = None
+    ) -> Path:
         """Check size and SHA-256 of an installed model; raise ModelFileError with the fix."""
         state = self.state(entry)
-        fix = f"run `fauxpilot models pull {entry.name} --force` to fetch it again"
+        fix = fix or f"run `fauxpilot models pull {entry.name} --force` to fetch it again"
         if not state.exists:
             raise ModelFileError(f"model {entry.name} is not installed at {state.path}; {fix}")
         if state.size != entry.size:
