@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fauxpilot import bundle, setup_wizard
 from fauxpilot import cli_models as models_cli
-from fauxpilot import setup_wizard
 from fauxpilot.addresses import is_loopback
 from fauxpilot.api.config import ApiConfig
 from fauxpilot.bench import cli as bench_cli
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     models_cli.register(commands)
     setup_wizard.register(commands)
+    bundle.register(commands)
     bench_cli.register(commands)
     eval_cli.register(commands)
     return parser
@@ -185,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         InsecureExposureError,
         ConfigError,
         ModelImportError,
+        bundle.BundleError,
     ) as error:
         log.error("%s", error)
         return 2

@@ -1,0 +1,234 @@
+"""Offline bundles: everything an air-gapped machine needs, in one tar file.
+
+`fauxpilot bundle create OUT.tar` collects wheels for every dependency on this platform (the
+compiled llama-cpp-python wheel included), the chosen models with their SHA-256, an optional
+config file and an `install.sh`. `fauxpilot bundle install OUT.tar --target DIR` (or
+`sh install.sh DIR` from the unpacked tar, on a machine without FauxPilot) creates DIR/.venv
+with `pip install --no-index`, then places and verifies the models. No step touches the
+network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from fauxpilot.cli_settings import settings_from
+from fauxpilot.config_file import read_config, write_config
+from fauxpilot.models.catalog import find_entry
+from fauxpilot.models.store import ModelFileError, ModelStore
+
+log = logging.getLogger(__name__)
+
+BUNDLE_DIR = "fauxpilot-bundle"
+MANIFEST = "MANIFEST.json"
+LLAMA_PACKAGE = "llama-cpp-python"
+# A llama.cpp build that runs on any x86-64 CPU with AVX2 (Intel Haswell, AMD Excavator and
+# newer), whichever CPU compiled it: no -march=native.
+PORTABLE_CMAKE_ARGS = (
+    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF"
+)
+
+INSTALL_SH = """#!/bin/sh
+# Installs FauxPilot from this bundle without network: sh install.sh [TARGET_DIR]
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+target=${1:-$PWD/fauxpilot}
+python=${PYTHON:-python3}
+mkdir -p "$target"
+"$python" -m venv "$target/.venv"
+"$target/.venv/bin/pip" install --quiet --no-index --find-links "$here/wheels" fauxpilot
+"$target/.venv/bin/fauxpilot" bundle place-models "$here" --target "$target"
+"""
+
+
+class BundleError(RuntimeError):
+    pass
+
+
+def project_root() -> Path:
+    """The source checkout this FauxPilot runs from (bundles are made from one)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "pyproject.toml").is_file():
+        raise BundleError("bundles are made from a source checkout of FauxPilot")
+    return root
+
+
+def build_portable_llama_wheel(out_dir: Path) -> Path:
+    """Compile llama-cpp-python without -march=native (5-16 minutes on 2 cores)."""
+    version = metadata.version(LLAMA_PACKAGE)
+    env = {**_environ(), "CMAKE_ARGS": PORTABLE_CMAKE_ARGS, "FORCE_CMAKE": "1"}
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
+               "--no-binary", LLAMA_PACKAGE, "--wheel-dir", str(out_dir),
+               f"{LLAMA_PACKAGE}=={version}"]  # fmt: skip
+    log.info("compiling a portable %s %s wheel", LLAMA_PACKAGE, version)
+    _run(command, env)
+    return _one_wheel(out_dir, "llama_cpp_python")
+
+
+def collect_wheels(wheel_dir: Path, llama_wheel: Path | None) -> list[str]:
+    """Wheels of FauxPilot and every dependency for this platform into `wheel_dir`."""
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--prefer-binary",
+               "--wheel-dir", str(wheel_dir)]  # fmt: skip
+    if llama_wheel is not None:
+        shutil.copy2(llama_wheel, wheel_dir / llama_wheel.name)
+        command += ["--find-links", str(wheel_dir)]
+    _run([*command, str(project_root())], _environ())
+    return sorted(path.name for path in wheel_dir.glob("*.whl"))
+
+
+def create_bundle(
+    out: Path,
+    models: list[str],
+    store: ModelStore,
+    llama_wheel: Path | None = None,
+    config: Path | None = None,
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="fauxpilot-bundle-") as tmp:
+        root = Path(tmp) / BUNDLE_DIR
+        wheels = collect_wheels(root / "wheels", llama_wheel)
+        entries = [_add_model(root / "models", store, name) for name in models]
+        if config is not None:
+            shutil.copy2(config, root / "config.toml")
+        manifest = {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "platform": f"{platform.system()} {platform.machine()}",
+            "python": platform.python_version(),
+            "llama_wheel": "portable (AVX2)" if llama_wheel else "pip's build for this CPU",
+            "wheels": wheels,
+            "models": entries,
+        }
+        (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        (root / "install.sh").write_text(INSTALL_SH)
+        (root / "install.sh").chmod(0o755)
+        with tarfile.open(out, "w") as archive:
+            archive.add(root, arcname=BUNDLE_DIR)
+    return manifest
+
+
+def _add_model(models_dir: Path, store: ModelStore, name: str) -> dict[str, Any]:
+    entry = find_entry(name)
+    source = store.verify(entry)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, models_dir / entry.filename)
+    return {"name": entry.name, "file": entry.filename, "size": entry.size,
+            "sha256": entry.sha256}  # fmt: skip
+
+
+def install_bundle(bundle: Path, target: Path) -> None:
+    """Unpack a bundle into target/bundle and run its install.sh (no network)."""
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(bundle) as archive:
+        archive.extractall(target, filter="data")
+    unpacked = target / BUNDLE_DIR
+    _run(["sh", str(unpacked / "install.sh"), str(target)], _environ())
+
+
+def place_models(unpacked: Path, target: Path) -> Path:
+    """Move the bundle's models into target/home, verify them, and write target/config.toml."""
+    manifest = json.loads((unpacked / MANIFEST).read_text())
+    home = target / "home"
+    store = ModelStore(home)
+    store.models_dir.mkdir(parents=True, exist_ok=True)
+    for model in manifest["models"]:
+        entry = find_entry(model["name"])
+        shutil.move(str(unpacked / "models" / model["file"]), store.path_for(entry))
+        store.verify(entry, force_hash=True)
+        log.info("placed and verified %s", entry.name)
+    config = read_config(unpacked / "config.toml")
+    config["home"] = str(home)
+    if manifest["models"] and "model" not in config:
+        config["model"] = manifest["models"][0]["name"]
+    config_path = target / "config.toml"
+    write_config(config_path, config)
+    return config_path
+
+
+def _one_wheel(folder: Path, prefix: str) -> Path:
+    wheels = sorted(folder.glob(f"{prefix}-*.whl"))
+    if not wheels:
+        raise BundleError(f"no {prefix} wheel in {folder}")
+    return wheels[-1]
+
+
+def _environ() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def _run(command: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BundleError(f"{' '.join(command[:4])} ... failed:\n{result.stderr[-3000:]}")
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    store = ModelStore(settings_from(args).home)
+    llama_wheel = args.llama_wheel
+    if args.portable and llama_wheel is None:
+        llama_wheel = build_portable_llama_wheel(Path(tempfile.mkdtemp(prefix="fauxpilot-llama-")))
+    manifest = create_bundle(args.out, args.models or [], store, llama_wheel, args.bundle_config)
+    size = args.out.stat().st_size
+    sys.stdout.write(
+        f"{args.out}: {len(manifest['wheels'])} wheels, {len(manifest['models'])} models, "
+        f"{size / 2**20:,.0f} MiB\n"
+    )
+    return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    install_bundle(args.bundle, args.target)
+    config = args.target / "config.toml"
+    sys.stdout.write(
+        f"installed into {args.target}; start it with:\n"
+        f"  {args.target}/.venv/bin/fauxpilot serve --config {config}\n"
+    )
+    return 0
+
+
+def cmd_place_models(args: argparse.Namespace) -> int:
+    try:
+        config = place_models(args.unpacked, args.target)
+    except ModelFileError as error:
+        raise BundleError(f"a model in the bundle is damaged: {error}") from error
+    sys.stdout.write(f"models in place; config: {config}\n")
+    return 0
+
+
+def register(commands: Any) -> None:
+    bundle = commands.add_parser("bundle", help="offline bundles for air-gapped machines")
+    sub = bundle.add_subparsers(dest="bundle_command", required=True)
+    create = sub.add_parser("create", help="wheels, models and config in one tar file")
+    create.add_argument("out", type=Path, help="the tar file to write")
+    create.add_argument(
+        "--model", dest="models", action="append", help="catalog model to include (repeatable)"
+    )
+    create.add_argument("--llama-wheel", type=Path, default=None, help="llama-cpp-python wheel")
+    create.add_argument(
+        "--portable",
+        action="store_true",
+        help="compile llama-cpp-python for any AVX2 x86-64 CPU first (5-16 minutes)",
+    )
+    create.add_argument("--bundle-config", type=Path, default=None, help="config to include")
+    create.add_argument("--home", default=None, help="model home (env FAUXPILOT_HOME)")
+    create.set_defaults(handler=cmd_create)
+    install = sub.add_parser("install", help="set up TARGET/.venv from a bundle, offline")
+    install.add_argument("bundle", type=Path)
+    install.add_argument("--target", type=Path, default=Path("fauxpilot"))
+    install.set_defaults(handler=cmd_install)
+    place = sub.add_parser("place-models", help="(used by install.sh) place bundled models")
+    place.add_argument("unpacked", type=Path)
+    place.add_argument("--target", type=Path, required=True)
+    place.set_defaults(handler=cmd_place_models)
