@@ -26,6 +26,7 @@ from fauxpilot.engine.llamacpp_model import LoadOptions
 from fauxpilot.evaluation import cli as eval_cli
 from fauxpilot.logs import configure_logging
 from fauxpilot.models.catalog import UnknownModelError
+from fauxpilot.models.convert import ConversionError
 from fauxpilot.models.imported import ModelImportError
 from fauxpilot.models.pull import PullError
 from fauxpilot.models.resolve import ResolvedModel, resolve_model
@@ -187,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ConfigError,
         ModelImportError,
         bundle.BundleError,
+        ConversionError,
     ) as error:
         log.error("%s", error)
         return 2

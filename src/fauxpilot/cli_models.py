@@ -71,6 +71,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from fauxpilot.models.convert import convert_codegen_to_gptj
+
+    target = convert_codegen_to_gptj(Path(args.source), Path(args.target))
+    sys.stdout.write(f"wrote {target}\n")
+    return 0
+
+
 def register(commands: Any) -> None:
     models = commands.add_parser("models", help="list, pull, import and verify models")
     model_commands = models.add_subparsers(dest="models_command", required=True)
@@ -94,5 +102,12 @@ def register(commands: Any) -> None:
     verify = model_commands.add_parser("verify", help="re-hash installed models")
     verify.add_argument("name", nargs="?")
     verify.set_defaults(handler=cmd_verify)
+    convert = model_commands.add_parser(
+        "convert", help="convert a checkpoint: codegen-to-gptj (FauxPilot's re-arrangement)"
+    )
+    convert.add_argument("kind", choices=["codegen-to-gptj"])
+    convert.add_argument("source", help="a Hugging Face CodeGen checkpoint directory")
+    convert.add_argument("target", help="directory for the GPT-J checkpoint")
+    convert.set_defaults(handler=cmd_convert)
     for sub in (listing, pulling, importing, verify):
         add_home_flag(sub)
