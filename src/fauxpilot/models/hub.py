@@ -5,7 +5,6 @@ Without network it fails within seconds and names what works offline instead.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import socket
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from fauxpilot.models.imported import ImportedModel, imported_path, name_for, register
 from fauxpilot.models.pull import PullError, url_chunks
-from fauxpilot.models.store import ModelStore
+from fauxpilot.models.store import ModelStore, write_hashed
 
 log = logging.getLogger(__name__)
 
@@ -67,20 +66,12 @@ def pull_from_hub(
     model_name = name_for(Path(chosen), name)
     target = imported_path(store, model_name)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    digest = hashlib.sha256()
     url = HUB_FILE.format(repo=repo, filename=chosen)
     try:
-        with partial.open("wb") as out:
-            for chunk in url_chunks(url, 0):
-                out.write(chunk)
-                digest.update(chunk)
-        partial.replace(target)
+        digest = write_hashed(url_chunks(url, 0), target)
     except (OSError, urllib.error.URLError) as error:
         raise PullError(f"downloading {url} failed: {error}") from error
-    finally:
-        partial.unlink(missing_ok=True)
-    return register(store, model_name, target, digest.hexdigest(), f"hf://{repo}/{chosen}")
+    return register(store, model_name, target, digest, f"hf://{repo}/{chosen}")
 
 
 def _repo_files(repo: str) -> list[str]:

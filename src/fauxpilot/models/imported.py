@@ -7,7 +7,6 @@ exactly like catalog models.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -16,11 +15,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fauxpilot.models.catalog import CATALOG, CatalogEntry
-from fauxpilot.models.store import HASH_CHUNK, ModelFileError, ModelStore, sha256_of
+from fauxpilot.models.store import (
+    GGUF_MAGIC,
+    ModelFileError,
+    ModelStore,
+    file_magic,
+    read_chunks,
+    sha256_of,
+    write_hashed,
+)
 
 log = logging.getLogger(__name__)
 
-GGUF_MAGIC = b"GGUF"
 IMPORTED_DIR = "imported"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -74,11 +80,6 @@ class ImportRegistry:
         self.path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
-def is_gguf(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(4) == GGUF_MAGIC
-
-
 def name_for(source: Path, name: str | None) -> str:
     chosen = (name or source.stem).lower()
     if not NAME_PATTERN.match(chosen):
@@ -100,7 +101,7 @@ def import_model(
         raise ModelImportError(_checkpoint_message(source))
     if not source.is_file():
         raise ModelImportError(f"no file at {source}")
-    if not is_gguf(source):
+    if file_magic(source) != GGUF_MAGIC:
         raise ModelImportError(f"{source} is not a GGUF file (it lacks the GGUF magic bytes)")
     chosen = name_for(source, name)
     target = imported_path(store, chosen)
@@ -134,18 +135,10 @@ def register(store: ModelStore, name: str, target: Path, digest: str, source: st
 
 
 def _copy_hashing(source: Path, target: Path) -> str:
-    partial = target.with_name(target.name + ".partial")
-    digest = hashlib.sha256()
-    try:
-        with source.open("rb") as reading, partial.open("wb") as writing:
-            while chunk := reading.read(HASH_CHUNK):
-                digest.update(chunk)
-                writing.write(chunk)
-        shutil.copystat(source, partial)
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
-    return digest.hexdigest()
+    with source.open("rb") as reading:
+        digest = write_hashed(read_chunks(reading), target)
+    shutil.copystat(source, target)
+    return digest
 
 
 def _checkpoint_message(folder: Path) -> str:

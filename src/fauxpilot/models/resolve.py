@@ -9,11 +9,9 @@ from pathlib import Path
 from fauxpilot.models.catalog import FAMILIES, PromptFamily, UnknownModelError, find_entry
 from fauxpilot.models.imported import ImportRegistry
 from fauxpilot.models.pull import pull
-from fauxpilot.models.store import ModelFileError, ModelStore
+from fauxpilot.models.store import GGUF_MAGIC, ModelFileError, ModelStore, file_magic
 
 log = logging.getLogger(__name__)
-
-GGUF_MAGIC = b"GGUF"
 
 
 @dataclass(frozen=True)
@@ -54,8 +52,7 @@ def resolve_model(spec: str, store: ModelStore, *, pull_missing: bool = True) ->
 def _local_file(path: Path) -> ResolvedModel:
     if not path.is_file():
         raise ModelFileError(f"no model file at {path}")
-    with path.open("rb") as handle:
-        magic = handle.read(4)
+    magic = file_magic(path)
     if magic != GGUF_MAGIC:
         raise ModelFileError(
             f"{path} is not a GGUF file (it starts with {magic!r}); convert it to GGUF "

@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from fauxpilot.models.catalog import CatalogEntry
 
 log = logging.getLogger(__name__)
 
 HASH_CHUNK = 4 * 1024 * 1024
+GGUF_MAGIC = b"GGUF"
 
 
 class ModelFileError(RuntimeError):
@@ -32,11 +35,47 @@ class FileState:
     verified: bool
 
 
+def read_chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    while chunk := stream.read(HASH_CHUNK):
+        yield chunk
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
+        for chunk in read_chunks(handle):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_magic(path: Path) -> bytes:
+    """The first four bytes of a file (b"GGUF" for a GGUF model)."""
+    with path.open("rb") as handle:
+        return handle.read(4)
+
+
+def write_hashed(
+    chunks: Iterable[bytes], target: Path, check: Callable[[int, str], None] | None = None
+) -> str:
+    """Write `chunks` to `target` through a `.partial` file, hashing them on the way.
+
+    The file takes its final name only after `check(size, sha256)` (if given) returned, so an
+    interrupted or refused write never leaves a file that looks complete. Returns the SHA-256.
+    """
+    partial = target.with_name(target.name + ".partial")
+    digest = hashlib.sha256()
+    written = 0
+    try:
+        with partial.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                digest.update(chunk)
+                written += len(chunk)
+        if check is not None:
+            check(written, digest.hexdigest())
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
     return digest.hexdigest()
 
 
