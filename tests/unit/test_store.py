@@ -5,7 +5,7 @@ import pytest
 
 from fauxpilot.models.catalog import CatalogEntry
 from fauxpilot.models.resolve import resolve_model
-from fauxpilot.models.store import ModelFileError, ModelStore
+from fauxpilot.models.store import ModelFileError, ModelStore, write_hashed
 
 CONTENT = b"GGUF" + b"\x00" * 1000
 
@@ -65,3 +65,18 @@ def test_local_path_must_be_gguf(tmp_path: Path) -> None:
     good = tmp_path / "good.gguf"
     good.write_bytes(CONTENT)
     assert resolve_model(str(good), ModelStore(tmp_path)).path == good
+
+
+def test_a_refused_hashed_write_leaves_neither_file(tmp_path: Path) -> None:
+    target = tmp_path / "model.gguf"
+
+    def refuse(size: int, sha256: str) -> None:
+        assert size == 6
+        raise ValueError("wrong hash")
+
+    with pytest.raises(ValueError, match="wrong hash"):
+        write_hashed([b"abc", b"def"], target, refuse)
+    assert list(tmp_path.iterdir()) == []
+    digest = write_hashed([b"abc", b"def"], target)
+    assert digest == hashlib.sha256(b"abcdef").hexdigest()
+    assert target.read_bytes() == b"abcdef" and list(tmp_path.iterdir()) == [target]
