@@ -69,7 +69,7 @@ def project_root() -> Path:
 def build_portable_llama_wheel(out_dir: Path) -> Path:
     """Compile llama-cpp-python without -march=native (5-16 minutes on 2 cores)."""
     version = metadata.version(LLAMA_PACKAGE)
-    env = {**_environ(), "CMAKE_ARGS": PORTABLE_CMAKE_ARGS, "FORCE_CMAKE": "1"}
+    env = {**os.environ, "CMAKE_ARGS": PORTABLE_CMAKE_ARGS, "FORCE_CMAKE": "1"}
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
                "--no-binary", LLAMA_PACKAGE, "--wheel-dir", str(out_dir),
                f"{LLAMA_PACKAGE}=={version}"]  # fmt: skip
@@ -86,7 +86,7 @@ def collect_wheels(wheel_dir: Path, llama_wheel: Path | None) -> list[str]:
     if llama_wheel is not None:
         shutil.copy2(llama_wheel, wheel_dir / llama_wheel.name)
         command += ["--find-links", str(wheel_dir)]
-    _run([*command, str(project_root())], _environ())
+    _run([*command, str(project_root())])
     return sorted(path.name for path in wheel_dir.glob("*.whl"))
 
 
@@ -134,7 +134,7 @@ def install_bundle(bundle: Path, target: Path) -> None:
     with tarfile.open(bundle) as archive:
         archive.extractall(target, filter="data")
     unpacked = target / BUNDLE_DIR
-    _run(["sh", str(unpacked / "install.sh"), str(target)], _environ())
+    _run(["sh", str(unpacked / "install.sh"), str(target)])
 
 
 def place_models(unpacked: Path, target: Path) -> Path:
@@ -164,11 +164,7 @@ def _one_wheel(folder: Path, prefix: str) -> Path:
     return wheels[-1]
 
 
-def _environ() -> dict[str, str]:
-    return dict(os.environ)
-
-
-def _run(command: list[str], env: dict[str, str]) -> None:
+def _run(command: list[str], env: dict[str, str] | None = None) -> None:
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BundleError(f"{' '.join(command[:4])} ... failed:\n{result.stderr[-3000:]}")

@@ -17,7 +17,7 @@ from fauxpilot.api import create_app
 from fauxpilot.api.admission import Admission
 from fauxpilot.api.config import ApiConfig
 from fauxpilot.cli import InsecureExposureError, _check_exposure, build_parser
-from fauxpilot.cli_settings import settings_from as _settings_from
+from fauxpilot.cli_settings import settings_from
 from fauxpilot.completion.types import CompletionOptions
 from fauxpilot.logs import JsonFormatter, RequestIdFilter, request_id_var
 from fauxpilot.settings import ConfigError
@@ -239,7 +239,7 @@ def test_cli_flags_take_repeated_keys_a_key_file_and_a_bare_insecure(tmp_path: P
         ["serve", "--api-key", KEY, "--api-key", "second-key-2", "--insecure",
          "--api-key-file", str(key_file)]
     )  # fmt: skip
-    settings = _settings_from(args)
+    settings = settings_from(args)
     assert settings.insecure is True
     assert settings.api_keys() == (KEY, "second-key-2", "file-key-0001")
 
@@ -247,7 +247,7 @@ def test_cli_flags_take_repeated_keys_a_key_file_and_a_bare_insecure(tmp_path: P
 def test_short_keys_and_missing_key_files_are_configuration_errors() -> None:
     args = build_parser().parse_args(["serve", "--api-key", "short"])
     with pytest.raises(ConfigError, match="at least"):
-        _settings_from(args).api_keys()
+        settings_from(args).api_keys()
     args = build_parser().parse_args(["serve", "--api-key-file", "/nonexistent/keys"])
     with pytest.raises(ConfigError, match="cannot read"):
-        _settings_from(args).api_keys()
+        settings_from(args).api_keys()
