@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fauxpilot.addresses import is_loopback
-from fauxpilot.config_file import default_config_path, read_config, write_config
+from fauxpilot.config_file import default_config_path, load_settings, write_config
 from fauxpilot.models.catalog import CATALOG, UnknownModelError, find_entry
 from fauxpilot.models.imported import ImportRegistry
 from fauxpilot.models.pull import pull
@@ -46,7 +46,7 @@ def _keep_default(question: str, default: str) -> str:
 
 def cmd_setup(args: argparse.Namespace) -> int:
     config_path: Path = args.config or default_config_path()
-    current = Settings(**read_config(config_path))
+    current = load_settings({}, config_path)  # what serve would run with now
     ask: Ask = _keep_default if args.yes else ask_stdin
     if not args.yes:
         sys.stdout.write(f"FauxPilot set-up; answers go to {config_path}\n")
