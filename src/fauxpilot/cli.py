@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,10 +21,11 @@ from fauxpilot.bench import cli as bench_cli
 from fauxpilot.cli_settings import add_settings_flags, settings_from
 from fauxpilot.completion.service import CompletionService
 from fauxpilot.completion.types import CompletionJob, CompletionOptions
-from fauxpilot.engine.base import SamplingParams
+from fauxpilot.engine.base import Engine, SamplingParams
 from fauxpilot.engine.llamacpp import LlamaCppEngine
 from fauxpilot.engine.llamacpp_model import LoadOptions
 from fauxpilot.evaluation import cli as eval_cli
+from fauxpilot.finetune import cli as finetune_cli
 from fauxpilot.logs import configure_logging
 from fauxpilot.models.catalog import UnknownModelError
 from fauxpilot.models.convert import ConversionError
@@ -36,7 +38,18 @@ from fauxpilot.settings import ConfigError, Settings
 log = logging.getLogger("fauxpilot")
 
 
-def build_engine(settings: Settings, model: ResolvedModel) -> LlamaCppEngine:
+def build_engine(settings: Settings, model: ResolvedModel) -> Engine:
+    """llama.cpp for GGUF files, CTranslate2 for Hugging Face checkpoints (or as asked)."""
+    engine = settings.engine
+    if engine == "auto":
+        engine = "ctranslate2" if model.kind == "hf" else "llama.cpp"
+    if engine == "ctranslate2":
+        return _ctranslate2_engine(settings, model)
+    if model.kind == "hf":
+        raise ConfigError(
+            f"{model.path} is a Hugging Face checkpoint: llama.cpp serves GGUF files; "
+            "use --engine ctranslate2 (or auto)"
+        )
     options = LoadOptions(
         threads=settings.threads,
         context_per_slot=settings.context_length,
@@ -49,6 +62,31 @@ def build_engine(settings: Settings, model: ResolvedModel) -> LlamaCppEngine:
         tensor_split=tuple(settings.tensor_split_values()),
     )
     return LlamaCppEngine(model.name, model.path, model.family, options, settings.max_waiting)
+
+
+def _ctranslate2_engine(settings: Settings, model: ResolvedModel) -> Engine:
+    from fauxpilot.engine.ctranslate2 import Ct2Options, CTranslate2Engine
+    from fauxpilot.models.hf_checkpoint import ensure_converted, read_checkpoint
+
+    if model.kind != "hf":
+        raise ConfigError(
+            f"{model.path} is a GGUF file: CTranslate2 serves Hugging Face checkpoints; convert "
+            "it with `fauxpilot models convert gguf-to-hf` or use --engine llama.cpp"
+        )
+    options = Ct2Options(
+        threads=settings.threads,
+        slots=settings.slots,
+        context_length=settings.context_length,
+        device="cuda" if settings.gpus else "cpu",
+        compute_type=settings.compute_type,
+        gpus=settings.gpus,
+    )
+    models_dir = ModelStore(settings.home).models_dir
+
+    def converted() -> Path:
+        return ensure_converted(models_dir, read_checkpoint(model.path))
+
+    return CTranslate2Engine(model.name, converted, model.family, options, settings.max_waiting)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -169,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.register(commands)
     bench_cli.register(commands)
     eval_cli.register(commands)
+    finetune_cli.register(commands)
     return parser
 
 

@@ -44,7 +44,17 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=_default_home, description="where models and state live")
     model: str = Field(
-        "qwen2.5-coder-0.5b", description="catalog model name or path to a .gguf file"
+        "qwen2.5-coder-0.5b",
+        description="catalog or imported model name, a .gguf file or a Hugging Face checkpoint",
+    )
+    engine: Literal["auto", "llama.cpp", "ctranslate2"] = Field(
+        "auto",
+        description="llama.cpp for GGUF files, ctranslate2 for Hugging Face checkpoints (auto)",
+    )
+    compute_type: str = Field(
+        "default",
+        description="CTranslate2 compute type: default (int8 on CPU, float16 on GPU), "
+        "int8, int8_float16, float16, bfloat16, float32",
     )
     host: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(5000, ge=1, le=65535, description="port to listen on")

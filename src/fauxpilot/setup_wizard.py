@@ -19,6 +19,7 @@ from typing import Any
 from fauxpilot.addresses import is_loopback
 from fauxpilot.config_file import default_config_path, load_settings, write_config
 from fauxpilot.models.catalog import CATALOG, UnknownModelError, find_entry
+from fauxpilot.models.hf_checkpoint import is_checkpoint
 from fauxpilot.models.imported import ImportRegistry
 from fauxpilot.models.pull import pull
 from fauxpilot.models.resolve import looks_like_path
@@ -27,7 +28,8 @@ from fauxpilot.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("llama.cpp",)  # the CTranslate2 engine for Hugging Face checkpoints is not built yet
+# auto: llama.cpp for GGUF files, CTranslate2 for Hugging Face checkpoints.
+ENGINES = ("auto", "llama.cpp", "ctranslate2")
 Ask = Callable[[str, str], str]
 
 
@@ -62,9 +64,11 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 def _choose(args: argparse.Namespace, current: Settings, ask: Ask, config: Path) -> dict[str, Any]:
     home = Path(args.home or ask("Model directory", str(current.home))).expanduser()
-    model = args.model or ask(f"Model ({_model_choices(home)}, or a .gguf path)", current.model)
+    model = args.model or ask(
+        f"Model ({_model_choices(home)}, a .gguf file or a checkpoint folder)", current.model
+    )
     _check_model(model, home)
-    engine = args.engine or ask(f"Engine ({', '.join(ENGINES)})", ENGINES[0])
+    engine = args.engine or ask(f"Engine ({', '.join(ENGINES)})", current.engine)
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; available: {', '.join(ENGINES)}")
     gpus = _integer(
@@ -75,6 +79,7 @@ def _choose(args: argparse.Namespace, current: Settings, ask: Ask, config: Path)
     key_file = _api_key_file(args, current, ask, config, exposed=not is_loopback(host))
     values: dict[str, Any] = {
         "model": model,
+        "engine": engine,
         "home": str(home),
         "gpus": gpus,
         "host": host,
@@ -97,8 +102,9 @@ def _model_choices(home: Path) -> str:
 
 def _check_model(model: str, home: Path) -> None:
     if looks_like_path(model):
-        if not Path(model).expanduser().is_file():
-            raise ConfigError(f"no model file at {model}")
+        path = Path(model).expanduser()
+        if not path.is_file() and not is_checkpoint(path):
+            raise ConfigError(f"no model file or Hugging Face checkpoint at {model}")
         return
     try:
         find_entry(model)

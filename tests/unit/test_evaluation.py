@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from fauxpilot.evaluation.cli import register
+from fauxpilot.evaluation.cli import default_infilling_stops, register
 from fauxpilot.evaluation.client import (
     HUMANEVAL_STOPS,
     CompletionClient,
@@ -32,7 +32,7 @@ from fauxpilot.evaluation.client import (
 from fauxpilot.evaluation.passk import ks_for, mean_pass_at_k, pass_at_k
 from fauxpilot.evaluation.report import RunDescription, format_report
 from fauxpilot.evaluation.results import TaskResult, load_results
-from fauxpilot.evaluation.runner import RunConfig, RunOutcome, run_evaluation
+from fauxpilot.evaluation.runner import RunConfig, RunOutcome, group_by_problem, run_evaluation
 from fauxpilot.evaluation.sandbox import (
     Isolation,
     Limits,
@@ -40,7 +40,13 @@ from fauxpilot.evaluation.sandbox import (
     candidate_isolations,
     detect_isolation,
 )
-from fauxpilot.evaluation.tasks import Task, load_humaneval, load_infilling, program_for
+from fauxpilot.evaluation.tasks import (
+    Task,
+    as_editor_sends,
+    load_humaneval,
+    load_infilling,
+    program_for,
+)
 
 SINGLE_LINE = (
     Path(__file__).resolve().parents[3]
@@ -291,6 +297,34 @@ def test_program_assembly_for_both_kinds() -> None:
     assert program_for(infill, "M") == "PMS\nT\ncheck(f)\n"
 
 
+def test_a_whole_line_hole_leaves_its_newline_to_the_suffix_as_in_an_editor() -> None:
+    line_hole = Task("t", "def f():\n", "T", "f", "    return 1\n", suffix="\nx = f()\n")
+    moved = as_editor_sends(line_hole)
+    assert moved.canonical_solution == "    return 1" and moved.suffix == "\n\nx = f()\n"
+    assert program_for(moved, "    return 1") == program_for(line_hole, "    return 1\n")
+    mid_line = Task("t", "def f():\n    return", "T", "f", " 1\n", suffix="x = f()\n")
+    assert as_editor_sends(mid_line) == mid_line
+    partial = Task("t", "def f():\n", "T", "f", "    return", suffix=" 1\n")
+    assert as_editor_sends(partial) == partial
+    assert as_editor_sends(add_task(0)) == add_task(0)  # HumanEval: no suffix
+
+
+def test_the_moved_newline_keeps_a_real_task_s_canonical_program_passing(
+    sandbox: Sandbox, infilling_task: Task
+) -> None:
+    moved = as_editor_sends(infilling_task)
+    assert moved.suffix is not None and moved.suffix.startswith("\n")
+    assert "\n" not in moved.canonical_solution
+    result = sandbox.run(program_for(moved, moved.canonical_solution))
+    assert result.passed, result.error
+
+
+def test_only_the_single_line_set_stops_at_a_newline_by_default() -> None:
+    assert default_infilling_stops("HumanEval-SingleLineInfilling") == ("\n",)
+    assert default_infilling_stops("HumanEval-MultiLineInfilling") == ()
+    assert default_infilling_stops("HumanEval-RandomSpanInfillingLight") == ()
+
+
 def test_infilling_canonical_solution_passes_and_a_wrong_one_fails(
     sandbox: Sandbox, infilling_task: Task
 ) -> None:
@@ -370,6 +404,38 @@ def test_a_results_file_resumes_where_it_stopped(sandbox: Sandbox, tmp_path: Pat
     assert [r.task_id for r in outcome.results] == ["Add/0", "Add/1", "Add/2"]
     assert [r.passed for r in outcome.results] == [(False,), (True,), (True,)]
     assert set(load_results(out)) == {"Add/0", "Add/1", "Add/2"}
+
+
+def test_tasks_of_one_problem_are_grouped_in_file_order() -> None:
+    other = Task("Sub/0", "def sub(a, b):\n", "def check(c):\n    pass\n", "sub", "")
+    tasks = [add_task(0), other, add_task(1), add_task(2)]
+    groups = group_by_problem(tasks)
+    assert [[t.task_id for t in group] for group in groups] == [
+        ["Add/0", "Add/1", "Add/2"],
+        ["Sub/0"],
+    ]
+
+
+def test_a_problem_s_tasks_are_sent_one_after_another(sandbox: Sandbox) -> None:
+    in_flight: list[int] = [0, 0]  # now, most at once
+    lock = threading.Lock()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        with lock:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight)
+        time.sleep(0.05)
+        with lock:
+            in_flight[0] -= 1
+        return httpx.Response(200, json={"choices": [{"index": 0, "text": "    return a + b\n"}]})
+
+    http = httpx.Client(transport=httpx.MockTransport(handle))
+    tasks = [add_task(i) for i in range(4)]
+    with CompletionClient("http://fake", RequestSettings(), http=http) as client:
+        outcome = run_evaluation(tasks, client, sandbox, RunConfig(concurrency=4))
+    assert in_flight[1] == 1
+    assert [r.task_id for r in outcome.results] == ["Add/0", "Add/1", "Add/2", "Add/3"]
+    assert all(r.passed == (True,) for r in outcome.results)
 
 
 # the command, end to end against a tiny fake server

@@ -125,11 +125,37 @@ def test_linked_import_keeps_the_file_where_it_is(tmp_path: Path) -> None:
     assert ImportRegistry(store).get("big") == model
 
 
+def _checkpoint(folder: Path, *, weights: bool = True, tokenizer: bool = True) -> Path:
+    (folder / "config.json").write_text('{"architectures": ["CodeGenForCausalLM"]}')
+    if weights:
+        (folder / "model.safetensors").write_bytes(b"weights")
+    if tokenizer:
+        (folder / "tokenizer.json").write_text("{}")
+    return folder
+
+
+def test_a_checkpoint_folder_is_copied_registered_and_checked_before_use(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "home")
+    (tmp_path / "ckpt").mkdir()
+    source = _checkpoint(tmp_path / "ckpt")
+    model = import_model(store, source, "team-codegen")
+    assert model.kind == "hf" and model.filename == "imported/team-codegen"
+    resolved = resolve_model("team-codegen", store)
+    assert resolved.kind == "hf" and (resolved.path / "model.safetensors").is_file()
+    weights = resolved.path / "model.safetensors"
+    weights.write_bytes(b"WEIGHTS")  # same size, other bytes
+    with pytest.raises(ModelFileError, match="changed since it was imported"):
+        resolve_model("team-codegen", store)
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
         (lambda d: (d / "x.bin").write_bytes(b"PK\x03\x04") and d / "x.bin", "not a GGUF"),
-        (lambda d: (d / "config.json").write_text("{}") and d, "Hugging Face checkpoint"),
+        (lambda d: (d / "config.json").write_text("{}") and d, "'unknown' is not served"),
+        (lambda d: _checkpoint(d, weights=False), "has no weights"),
+        (lambda d: _checkpoint(d, tokenizer=False), "has no tokenizer"),
+        (lambda d: (d / "folder").mkdir() or d / "folder", "not a Hugging Face checkpoint"),
         (lambda d: d / "missing.gguf", "no file"),
     ],
 )

@@ -36,6 +36,7 @@ from fauxpilot.engine.base import (
     FinishEvent,
     GenerationRequest,
     PromptEvent,
+    SamplingParams,
     TokenEvent,
 )
 
@@ -99,6 +100,7 @@ class CompletionService:
         return prepared
 
     def _check_limits(self, job: CompletionJob) -> None:
+        _check_supported(job.sampling, self._engine.model.unsupported_sampling)
         limits = self._options
         if job.max_tokens > limits.max_tokens_limit:
             raise LimitExceededError(
@@ -317,6 +319,20 @@ def _entry(text: str, event: TokenEvent, offset: int) -> LogprobEntry:
 class _Served:
     delta: ChoiceDelta
     completion_tokens: int
+
+
+def _check_supported(sampling: SamplingParams, unsupported: frozenset[str]) -> None:
+    used = {
+        "logit_bias": bool(sampling.logit_bias),
+        "presence_penalty": sampling.presence_penalty != 0.0,
+        "frequency_penalty": sampling.frequency_penalty != 0.0,
+    }
+    for name, is_used in used.items():
+        if is_used and name in unsupported:
+            raise InvalidRequestError(
+                f"'{name}' is not supported by the engine serving this model; leave it out.",
+                name,
+            )
 
 
 def _check_token_ids(tokens: list[int], vocab_size: int) -> None:

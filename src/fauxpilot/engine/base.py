@@ -95,6 +95,8 @@ class ModelInfo:
     context_length: int  # tokens one request may use (prompt + completion)
     vocab_size: int
     family: PromptFamily
+    # Request parameters this engine cannot honour ("logit_bias", ...): refused with a 400.
+    unsupported_sampling: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fauxpilot.evaluation.client import (
     HUMANEVAL_STOPS,
+    SINGLE_LINE_STOPS,
     CompletionClient,
     RequestFailed,
     RequestSettings,
@@ -17,7 +18,13 @@ from fauxpilot.evaluation.client import (
 from fauxpilot.evaluation.report import RunDescription, format_report
 from fauxpilot.evaluation.runner import RunConfig, run_evaluation
 from fauxpilot.evaluation.sandbox import Limits, Sandbox
-from fauxpilot.evaluation.tasks import DataError, Task, load_humaneval, load_infilling
+from fauxpilot.evaluation.tasks import (
+    DataError,
+    Task,
+    as_editor_sends,
+    load_humaneval,
+    load_infilling,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +66,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     _add_common_flags(infilling, max_tokens=128)
     infilling.add_argument(
-        "--stop", action="append", default=None, help="stop sequence, repeatable (default none)"
+        "--stop",
+        action="append",
+        default=None,
+        help="stop sequence, repeatable (default: a newline for the single-line set, as "
+        "Copilot sends for one-line suggestions; none for the others)",
     )
     infilling.set_defaults(handler=cmd_infilling)
 
@@ -130,8 +141,16 @@ def cmd_infilling(args: argparse.Namespace) -> int:
     data: Path = args.data
     name = data.name.removesuffix(".gz").removesuffix(".jsonl")
     benchmark = f"{name} ({'prompt only' if args.no_suffix else 'prompt and suffix'})"
-    settings = request_settings(args, tuple(args.stop or ()), not args.no_suffix)
-    return _evaluate(args, benchmark, lambda: load_infilling(data), settings)
+    stops = tuple(args.stop) if args.stop else default_infilling_stops(name)
+    settings = request_settings(args, stops, not args.no_suffix)
+    return _evaluate(
+        args, benchmark, lambda: [as_editor_sends(task) for task in load_infilling(data)], settings
+    )
+
+
+def default_infilling_stops(data_name: str) -> tuple[str, ...]:
+    """One-line holes: stop at the end of the line, as editors ask for one-line suggestions."""
+    return SINGLE_LINE_STOPS if "SingleLine" in data_name else ()
 
 
 def request_settings(

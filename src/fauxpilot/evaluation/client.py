@@ -16,6 +16,7 @@ from fauxpilot.evaluation.tasks import Task
 log = logging.getLogger(__name__)
 
 HUMANEVAL_STOPS = ("\ndef", "\nclass", "\nif", "\nprint", "\n#")
+SINGLE_LINE_STOPS = ("\n",)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_BACKOFF_SECONDS = 30.0
 _READY_POLL_SECONDS = 1.0

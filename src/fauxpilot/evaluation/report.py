@@ -34,7 +34,8 @@ def format_report(outcome: RunOutcome, run: RunDescription) -> str:
     lines = [
         f"{run.benchmark} via {run.url}: {len(results)} tasks"
         f" ({outcome.resumed} from an earlier run), {settings.samples} sample(s) per task,"
-        f" temperature {settings.temperature:g}, max_tokens {settings.max_tokens}",
+        f" temperature {settings.temperature:g}, max_tokens {settings.max_tokens},"
+        f" stop {list(settings.stop)}",
     ]
     solved = sum(any(result.passed) for result in results)
     for k, score in pass_at_ks(outcome).items():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +71,19 @@ def run_evaluation(
     return RunOutcome(ordered, len(resumed), failures, time.monotonic() - start)
 
 
+def group_by_problem(tasks: Sequence[Task]) -> list[list[Task]]:
+    """Tasks cut from one problem (same test and entry point), in file order.
+
+    One worker sends a group's tasks one after another, as one editor user works through a
+    file: each prompt then starts with most of the previous one, which the server has cached.
+    Sent at once to different slots, every task of a problem would read the whole file again.
+    """
+    groups: dict[tuple[str, str], list[Task]] = {}
+    for task in tasks:
+        groups.setdefault((task.entry_point, task.test), []).append(task)
+    return list(groups.values())
+
+
 def _run_pending(
     pending: Sequence[Task],
     client: CompletionClient,
@@ -78,29 +93,52 @@ def _run_pending(
 ) -> tuple[dict[str, TaskResult], dict[str, str]]:
     new: dict[str, TaskResult] = {}
     failures: dict[str, str] = {}
+    finished: queue.Queue[tuple[Task, TaskResult | RequestFailed]] = queue.Queue()
+    stopping = threading.Event()
+
+    def evaluate_group(group: list[Task]) -> None:
+        for task in group:
+            if stopping.is_set():
+                return
+            try:
+                finished.put((task, evaluate_task(task, client, sandbox)))
+            except RequestFailed as error:
+                finished.put((task, error))
+
     pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="eval")
-    futures: dict[Future[TaskResult], Task] = {
-        pool.submit(evaluate_task, task, client, sandbox): task for task in pending
-    }
+    futures = [pool.submit(evaluate_group, group) for group in group_by_problem(pending)]
     try:
         with ResultWriter(config.out) as writer:
-            for future in as_completed(futures):
-                task = futures[future]
-                try:
-                    result = future.result()
-                except RequestFailed as error:
-                    log.error("%s: no completion: %s", task.task_id, error)
-                    failures[task.task_id] = str(error)
+            for _ in range(len(pending)):
+                task, outcome = _next_finished(finished, futures)
+                if isinstance(outcome, RequestFailed):
+                    log.error("%s: no completion: %s", task.task_id, outcome)
+                    failures[task.task_id] = str(outcome)
                     continue
-                writer.write(result)
-                new[task.task_id] = result
-                progress.update(result)
+                writer.write(outcome)
+                new[task.task_id] = outcome
+                progress.update(outcome)
     except KeyboardInterrupt:
         log.warning("interrupted: waiting for the requests in flight; finished tasks are saved")
         raise
     finally:
+        stopping.set()
         pool.shutdown(wait=True, cancel_futures=True)
     return new, failures
+
+
+def _next_finished(
+    finished: queue.Queue[tuple[Task, TaskResult | RequestFailed]],
+    futures: list[Future[None]],
+) -> tuple[Task, TaskResult | RequestFailed]:
+    """The next finished task; re-raises a worker's unexpected error instead of waiting."""
+    while True:
+        try:
+            return finished.get(timeout=0.5)
+        except queue.Empty:
+            for future in futures:
+                if future.done() and future.exception() is not None:
+                    raise RuntimeError("an evaluation worker failed") from future.exception()
 
 
 class Progress:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import importlib.resources
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,22 @@ def program_for(task: Task, completion: str) -> str:
         + "\n"
         + f"check({task.entry_point})\n"
     )
+
+
+def as_editor_sends(task: Task) -> Task:
+    """The task as an editor sends it when the hole is whole lines.
+
+    The data puts the newline that ends the hole's last line inside the hole; in an editor
+    the cursor sits on that (empty) line and its newline comes after the cursor, in the
+    suffix. Moving it there changes nothing about the program, only where the model must
+    stop: a one-line suggestion ends before the newline, as Copilot's `stop: ["\\n"]` makes
+    it.
+    """
+    hole = task.canonical_solution
+    whole_lines = task.prompt.endswith("\n") or not task.prompt
+    if task.suffix is None or not hole.endswith("\n") or not whole_lines:
+        return task
+    return replace(task, canonical_solution=hole[:-1], suffix="\n" + task.suffix)
 
 
 def load_humaneval() -> list[Task]:

@@ -1,20 +1,25 @@
-"""Models the user brought: a .gguf file imported under a name, hashed, and served by name.
+"""Models the user brought: a .gguf file or a Hugging Face checkpoint folder, imported under
+a name, hashed, and served by name.
 
-Imported files live in `<home>/models/imported/` (copied, or linked with `--link`), and
-`<home>/models/imported.json` records each one's size and SHA-256, so the store verifies them
-exactly like catalog models.
+Imports live in `<home>/models/imported/` (copied, or linked with `--link`), and
+`<home>/models/imported.json` records each one's size and SHA-256 (for a checkpoint folder:
+the SHA-256 of its manifest, one line per file with that file's SHA-256), so they are verified
+like catalog models before use.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 from fauxpilot.models.catalog import CATALOG, CatalogEntry
+from fauxpilot.models.hf_checkpoint import Checkpoint, read_checkpoint
 from fauxpilot.models.store import (
     GGUF_MAGIC,
     ModelFileError,
@@ -42,6 +47,7 @@ class ImportedModel:
     size: int
     sha256: str
     source: str
+    kind: Literal["gguf", "hf"] = "gguf"  # "hf": a checkpoint folder, served by CTranslate2
 
     def as_entry(self) -> CatalogEntry:
         """A catalog entry (family detected from the vocabulary) for the store to verify."""
@@ -95,10 +101,10 @@ def name_for(source: Path, name: str | None) -> str:
 def import_model(
     store: ModelStore, source: Path, name: str | None = None, *, link: bool = False
 ) -> ImportedModel:
-    """Import a .gguf file under a name; a Hugging Face directory gets an explanation."""
+    """Import a .gguf file or a Hugging Face checkpoint folder under a name."""
     source = source.expanduser().resolve()
     if source.is_dir():
-        raise ModelImportError(_checkpoint_message(source))
+        return _import_checkpoint(store, source, name, link=link)
     if not source.is_file():
         raise ModelImportError(f"no file at {source}")
     if file_magic(source) != GGUF_MAGIC:
@@ -141,11 +147,63 @@ def _copy_hashing(source: Path, target: Path) -> str:
     return digest
 
 
-def _checkpoint_message(folder: Path) -> str:
-    if (folder / "config.json").is_file():
-        return (
-            f"{folder} is a Hugging Face checkpoint. Serving those directly needs the "
-            "CTranslate2 engine, which this version does not have yet. Convert it to GGUF "
-            "with llama.cpp's convert_hf_to_gguf.py and import the .gguf file."
-        )
-    return f"{folder} is a directory; give a .gguf file"
+def verify_imported(store: ModelStore, model: ImportedModel, *, force_hash: bool = False) -> Path:
+    """The imported model's path once its bytes are checked against what was imported."""
+    fix = f"import it again: `fauxpilot models import {model.source} --name {model.name}`"
+    if model.kind != "hf":
+        return store.verify(model.as_entry(), fix=fix, force_hash=force_hash)
+    folder = store.models_dir / model.filename
+    try:
+        checkpoint = read_checkpoint(folder)
+    except ModelFileError as error:
+        raise ModelFileError(f"{error}; {fix}") from error
+    marker = folder.with_name(folder.name + ".verified")
+    fingerprint = checkpoint.fingerprint()
+    if not force_hash and marker.is_file() and marker.read_text().strip() == fingerprint:
+        return folder
+    if manifest_digest(checkpoint) != model.sha256:
+        raise ModelFileError(f"{folder} changed since it was imported; {fix}")
+    marker.write_text(fingerprint + "\n")
+    return folder
+
+
+def manifest_digest(checkpoint: Checkpoint) -> str:
+    """SHA-256 over one "relative path, SHA-256" line per file of the checkpoint."""
+    lines = [
+        f"{path.relative_to(checkpoint.folder).as_posix()} {sha256_of(path)}\n"
+        for path in checkpoint.files
+    ]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _import_checkpoint(
+    store: ModelStore, source: Path, name: str | None, *, link: bool
+) -> ImportedModel:
+    try:
+        read_checkpoint(source)  # refuse early: no config, no weights, unknown architecture
+    except ModelFileError as error:
+        raise ModelImportError(str(error)) from error
+    chosen = name_for(source, name)
+    target = store.models_dir / IMPORTED_DIR / chosen
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        shutil.rmtree(target)
+    if link:
+        target.symlink_to(source, target_is_directory=True)
+    else:
+        shutil.copytree(source, target)
+    checkpoint = read_checkpoint(target)
+    model = ImportedModel(
+        name=chosen,
+        filename=f"{IMPORTED_DIR}/{chosen}",
+        size=sum(path.stat().st_size for path in checkpoint.files),
+        sha256=manifest_digest(checkpoint),
+        source=str(source),
+        kind="hf",
+    )
+    ImportRegistry(store).add(model)
+    target.with_name(target.name + ".verified").write_text(checkpoint.fingerprint() + "\n")
+    log.info("imported the %s checkpoint %s as %s", checkpoint.architecture, source, chosen)
+    return model

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from fauxpilot.models.catalog import FAMILIES, PromptFamily, UnknownModelError, find_entry
-from fauxpilot.models.imported import ImportRegistry
+from fauxpilot.models.hf_checkpoint import is_checkpoint, read_checkpoint
+from fauxpilot.models.imported import ImportRegistry, verify_imported
 from fauxpilot.models.pull import pull
 from fauxpilot.models.store import GGUF_MAGIC, ModelFileError, ModelStore, file_magic
 
@@ -17,8 +19,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ResolvedModel:
     name: str
-    path: Path
+    path: Path  # a .gguf file, or a Hugging Face checkpoint folder (kind "hf")
     family: PromptFamily | None  # None: detect from the vocabulary once loaded
+    kind: Literal["gguf", "hf"] = "gguf"
 
 
 def looks_like_path(spec: str) -> bool:
@@ -34,9 +37,8 @@ def resolve_model(spec: str, store: ModelStore, *, pull_missing: bool = True) ->
         imported = ImportRegistry(store).get(spec)
         if imported is None:
             raise
-        fix = f"import it again: `fauxpilot models import {imported.source} --name {spec}`"
-        path = store.verify(imported.as_entry(), fix=fix)
-        return ResolvedModel(imported.name, path, None)
+        path = verify_imported(store, imported)
+        return ResolvedModel(imported.name, path, None, imported.kind)
     if store.state(entry).exists:
         path = store.verify(entry)
     elif pull_missing:
@@ -50,6 +52,9 @@ def resolve_model(spec: str, store: ModelStore, *, pull_missing: bool = True) ->
 
 
 def _local_file(path: Path) -> ResolvedModel:
+    if is_checkpoint(path):
+        checkpoint = read_checkpoint(path)
+        return ResolvedModel(path.resolve().name, checkpoint.folder, None, "hf")
     if not path.is_file():
         raise ModelFileError(f"no model file at {path}")
     magic = file_magic(path)
