@@ -43,3 +43,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         if (value := getattr(args, name, None)) is not None
     }
     return load_settings(given, getattr(args, "config", None))
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,16 @@ def _check_answers(server: RunningServer, model: Any, tokenizer: Any) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:  # batched together: the same answers
         assert list(pool.map(text_for, prompts)) == [expected[prompt] for prompt in prompts]
 
+    with httpx.stream(  # a client that hangs up mid-stream frees its place in the batch
+        "POST",
+        server.url + "/v1/completions",
+        json={"prompt": prompts[0], "max_tokens": 400, "stream": True},
+        timeout=30,
+    ) as response:
+        next(response.iter_lines())
+    assert text_for(prompts[2]) == expected[prompts[2]]
+    assert _idle_soon(server)
+
     refused = httpx.post(
         server.url + "/v1/completions",
         json={"prompt": "x", "max_tokens": 2, "logit_bias": {"5": -100}},
@@ -152,6 +163,17 @@ def test_gguf_to_hf_to_ctranslate2_gives_the_gguf_s_greedy_completions(
         assert identical >= len(PROMPTS) // 3, identical
     finally:
         ct2.stop()
+
+
+def _idle_soon(server: RunningServer) -> bool:
+    """Nothing running or waiting within a few seconds (a finished batch ends just after
+    its last answer is sent)."""
+    for _ in range(50):
+        health = httpx.get(server.url + "/health", timeout=5).json()
+        if health["active_requests"] == 0 and health["waiting_requests"] == 0:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _tokens(server: RunningServer, prompt: str) -> tuple[list[str], list[dict[str, float]]]:

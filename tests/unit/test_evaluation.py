@@ -504,15 +504,17 @@ def test_cli_infilling_run_reports_pass_at_1(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    tasks = load_infilling(SINGLE_LINE)[:3]
+    tasks = [as_editor_sends(task) for task in load_infilling(SINGLE_LINE)[::2][:3]]
     CanonicalHandler.solutions = {task.prompt: task.canonical_solution for task in tasks}
     out = tmp_path / "results.jsonl"
     argv = ["eval", "infilling", "--data", str(SINGLE_LINE), "--url", canonical_server]
-    args = parse([*argv, "--limit", "3", "--out", str(out), "--timeout", str(TIMEOUT)])
+    args = parse([*argv, "--every", "2", "--limit", "3", "--out", str(out)])
     assert args.handler(args) == 0
     report = capsys.readouterr().out
     assert "pass@1: 100.0%" in report and "3 tasks" in report and "sandbox: " in report
-    assert len(out.read_text().splitlines()) == 3
+    assert "stop ['\\n']" in report  # the single-line set stops at the end of the line
+    written = [json.loads(line)["task_id"] for line in out.read_text().splitlines()]
+    assert sorted(written) == sorted(task.task_id for task in tasks)
 
 
 def test_typing_replay_sends_the_prompt_short_of_its_last_characters() -> None:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from fauxpilot.cli_settings import positive_int
 from fauxpilot.evaluation.client import (
     HUMANEVAL_STOPS,
     SINGLE_LINE_STOPS,
@@ -78,7 +79,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _add_common_flags(parser: argparse.ArgumentParser, max_tokens: int) -> None:
     parser.add_argument("--url", default=DEFAULT_URL, help=f"the server (default {DEFAULT_URL})")
     parser.add_argument("--model", default="codegen", help="model name sent (default codegen)")
-    parser.add_argument("--limit", type=_positive, default=None, help="only the first N tasks")
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N tasks")
+    parser.add_argument(
+        "--every",
+        type=positive_int,
+        default=1,
+        help="only every K-th task, an even sample of a large set (applied before --limit)",
+    )
     parser.add_argument(
         "--samples",
         type=_samples,
@@ -92,10 +99,10 @@ def _add_common_flags(parser: argparse.ArgumentParser, max_tokens: int) -> None:
         help=f"default 0 (greedy), or {SAMPLING_TEMPERATURE} with --samples above 1",
     )
     parser.add_argument(
-        "--max-tokens", type=_positive, default=max_tokens, help=f"default {max_tokens}"
+        "--max-tokens", type=positive_int, default=max_tokens, help=f"default {max_tokens}"
     )
     parser.add_argument(
-        "--concurrency", type=_positive, default=4, help="requests in flight at once (default 4)"
+        "--concurrency", type=positive_int, default=4, help="requests in flight at once (default 4)"
     )
     parser.add_argument(
         "--timeout", type=float, default=10.0, help="seconds per test program (default 10)"
@@ -118,15 +125,8 @@ def _add_common_flags(parser: argparse.ArgumentParser, max_tokens: int) -> None:
     parser.add_argument("--log-level", default=None, help="debug, info (default), warning")
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _samples(text: str) -> int:
-    value = _positive(text)
+    value = positive_int(text)
     if value > MAX_SAMPLES:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_SAMPLES}, got {value}")
     return value
@@ -181,7 +181,7 @@ def _evaluate(
 ) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     try:
-        tasks = load()[: args.limit]
+        tasks = load()[:: args.every][: args.limit]
         sandbox = Sandbox.detect(Limits(timeout=args.timeout))
         if not (sandbox.isolation.network_isolated and sandbox.isolation.filesystem_protected):
             log.warning("sandbox: %s", sandbox.isolation.description)

@@ -1,4 +1,4 @@
-"""`fauxpilot finetune dataset`: a team's source tree as fine-tuning data."""
+"""`fauxpilot finetune`: dataset (here), then train, evaluate and export (cli_model.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from fauxpilot.cli_settings import positive_int
+from fauxpilot.finetune.cli_model import register_model_commands
 from fauxpilot.finetune.dataset import (
     DEFAULT_HELDOUT_FRACTION,
     DEFAULT_MAX_BYTES,
@@ -39,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     dataset.add_argument(
         "--max-bytes",
-        type=_positive,
+        type=positive_int,
         default=DEFAULT_MAX_BYTES,
         help=f"skip files larger than this (default {DEFAULT_MAX_BYTES})",
     )
@@ -59,13 +61,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     dataset.add_argument("--log-level", default=None, help="debug, info (default), warning")
     dataset.set_defaults(handler=cmd_dataset)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    register_model_commands(commands)
 
 
 def _fraction(text: str) -> float:

@@ -1,0 +1,122 @@
+"""Hugging Face weights -> GGUF, for a model whose base came from a GGUF file.
+
+Everything but the weights is copied from the base GGUF: vocabulary, merges, token types,
+special token ids, chat template and hyperparameters. So the written model has exactly the
+tokenizer the base had (the bug that made the old FasterTransformer pipeline emit garbage was
+a vocabulary size that did not match the weights). Only the llama and qwen2 architectures
+(the ones gguf_to_hf reads) are written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fauxpilot.models.convert import ConversionError
+from fauxpilot.models.gguf_to_hf import (
+    GLOBAL_TENSORS,
+    LAYER_TENSORS,
+    SUPPORTED_ARCHITECTURES,
+    permute_rotary_rows,
+    read_metadata,
+)
+
+log = logging.getLogger(__name__)
+
+# general.file_type values (llama.cpp's llama_ftype) for the types written here.
+FILE_TYPES = {"f32": 0, "f16": 1, "q8_0": 7}
+
+
+def gguf_tensor_name(hf_name: str) -> str:
+    for gguf_name, name in GLOBAL_TENSORS.items():
+        if name == hf_name:
+            return gguf_name
+    parts = hf_name.split(".", 3)
+    if len(parts) == 4 and parts[:2] == ["model", "layers"]:
+        for gguf_suffix, hf_suffix in LAYER_TENSORS.items():
+            if parts[3] == hf_suffix:
+                return f"blk.{parts[2]}.{gguf_suffix}"
+    raise ConversionError(f"no GGUF name for the tensor {hf_name!r}")
+
+
+def write_gguf(
+    base_gguf: Path,
+    weights: Mapping[str, npt.NDArray[np.float32]],
+    out: Path,
+    tensor_type: str = "f16",
+) -> Path:
+    """A GGUF with the base's metadata and these (Hugging Face named) float32 weights."""
+    import gguf
+
+    if tensor_type not in FILE_TYPES:
+        raise ConversionError(f"tensor type {tensor_type!r}: choose {', '.join(FILE_TYPES)}")
+    base = read_metadata(base_gguf)
+    if base.architecture not in SUPPORTED_ARCHITECTURES:
+        raise ConversionError(f"cannot write the {base.architecture!r} architecture")
+    _check_vocabulary(base.fields, weights)
+    reader = gguf.GGUFReader(str(base_gguf))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    writer = gguf.GGUFWriter(str(partial), base.architecture)
+    _copy_metadata(reader, writer, FILE_TYPES[tensor_type])
+    heads = int(base.fields[f"{base.architecture}.attention.head_count"])
+    kv_heads = int(base.fields.get(f"{base.architecture}.attention.head_count_kv", heads))
+    tied = "output.weight" not in base.tensor_names
+    for hf_name, values in weights.items():
+        if tied and hf_name == "lm_head.weight":
+            continue  # the base reuses the embedding; so does the tuned model
+        name = gguf_tensor_name(hf_name)
+        data = np.ascontiguousarray(values, dtype=np.float32)
+        if base.architecture == "llama" and name.endswith(("attn_q.weight", "attn_k.weight")):
+            data = permute_rotary_rows(data, heads if "attn_q" in name else kv_heads)
+        _add_tensor(writer, gguf, name, data, tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    partial.replace(out)
+    log.info("wrote %s (%s)", out, tensor_type)
+    return out
+
+
+def _check_vocabulary(fields: dict[str, Any], weights: Mapping[str, Any]) -> None:
+    vocabulary = len(fields["tokenizer.ggml.tokens"])
+    rows = weights["model.embed_tokens.weight"].shape[0]
+    if rows != vocabulary:
+        raise ConversionError(
+            f"the embedding has {rows} rows but the base vocabulary has {vocabulary} tokens"
+        )
+
+
+def _copy_metadata(reader: Any, writer: Any, file_type: int) -> None:
+    import gguf
+
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
+            continue
+        value_type = field.types[0]
+        if value_type == gguf.GGUFValueType.ARRAY:
+            writer.add_key_value(key, field.contents(), value_type, sub_type=field.types[1])
+        else:
+            writer.add_key_value(key, field.contents(), value_type)
+    writer.add_uint32("general.file_type", file_type)
+
+
+def _add_tensor(
+    writer: Any, gguf: Any, name: str, data: npt.NDArray[np.float32], kind: str
+) -> None:
+    # Norms and biases stay float32, as llama.cpp's own converter keeps them.
+    if data.ndim == 1 or kind == "f32":
+        writer.add_tensor(name, data)
+    elif kind == "f16":
+        writer.add_tensor(name, data.astype(np.float16))
+    else:
+        quantized = gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0)
+        writer.add_tensor(
+            name, quantized, raw_shape=data.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_0
+        )
