@@ -2,12 +2,8 @@
 
 CTranslate2 decodes a batch of prompts together; it has no way to add a sequence to a batch
 that is already running. Requests that arrive while a batch runs wait for the next one, which
-takes every waiting request with the same sampling settings (up to `slots`). Tokens stream
-through CTranslate2's per-token callback; returning True from it ends that one sequence
-(a stop token, max_tokens, or a client that went away) while the others go on.
-
-Log-probabilities come from a forward pass over prompt + completion once a scored sequence
-has finished, so such requests (logprobs, echo) stream their tokens at the end.
+takes every waiting request with the same sampling settings (up to `slots`); a request that
+asks for log-probabilities gets a batch of its own. ct2_decode.py runs one batch.
 """
 
 from __future__ import annotations
@@ -19,11 +15,9 @@ import logging
 import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from fauxpilot.engine.base import (
     EngineError,
@@ -34,21 +28,16 @@ from fauxpilot.engine.base import (
     GenerationRequest,
     Health,
     ModelInfo,
-    PromptEvent,
-    TokenEvent,
     Tokenizer,
-    TokenLogprob,
 )
+from fauxpilot.engine.ct2_decode import BatchDecoder, Ct2Job
 from fauxpilot.engine.hf_tokenizer import HfTokenizer
-from fauxpilot.engine.sampling import log_softmax, top_logprobs
 from fauxpilot.models.catalog import PromptFamily, detect_family
 
 log = logging.getLogger(__name__)
 
 # Request parameters CTranslate2's decoding has no equivalent for.
 UNSUPPORTED_SAMPLING = frozenset({"logit_bias", "presence_penalty", "frequency_penalty"})
-
-Emit = Callable[[EngineEvent | BaseException], None]
 
 
 @dataclass(frozen=True)
@@ -64,34 +53,6 @@ class Ct2Options:
         if self.compute_type != "default":
             return self.compute_type
         return "int8" if self.device == "cpu" else "float16"
-
-
-@dataclass
-class _Job:
-    request: GenerationRequest
-    emit: Emit
-    cancelled: bool = False
-    generated: list[int] = field(default_factory=list)
-    finished: bool = False
-
-    @property
-    def scored(self) -> bool:
-        return self.request.top_logprobs is not None or self.request.prompt_logprobs
-
-    def batch_key(self) -> tuple[Any, ...]:
-        sampling = self.request.sampling
-        return (
-            sampling.temperature,
-            sampling.top_p,
-            sampling.top_k,
-            sampling.seed,
-            self.request.stop_token_ids,
-            self.scored,
-        )
-
-    def deliver(self, event: EngineEvent | BaseException) -> None:
-        if not self.cancelled:
-            self.emit(event)
 
 
 class CTranslate2Engine:
@@ -111,13 +72,14 @@ class CTranslate2Engine:
         self._options = options
         self._max_waiting = max_waiting
         self._generator: Any = None
+        self._decoder: BatchDecoder | None = None
         self._tokenizer: HfTokenizer | None = None
         self._vocabulary: list[str] = []
         self._info: ModelInfo | None = None
         self._status = "loading"
         self._detail = ""
-        self._inbox: deque[_Job] = deque()
-        self._running: list[_Job] = []
+        self._inbox: deque[Ct2Job] = deque()
+        self._running: list[Ct2Job] = []
         self._wakeup = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -172,6 +134,13 @@ class CTranslate2Engine:
             family=family,
             unsupported_sampling=UNSUPPORTED_SAMPLING,
         )
+        self._decoder = BatchDecoder(
+            self._generator,
+            self._vocabulary,
+            tokenizer,
+            self._info.context_length,
+            options.device,
+        )
 
     def close(self) -> None:
         with self._wakeup:
@@ -221,7 +190,7 @@ class CTranslate2Engine:
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody listens
                 loop.call_soon_threadsafe(queue.put_nowait, event)
 
-        job = _Job(request, emit)
+        job = Ct2Job(request, emit)
         self._submit(job)
         finished = False
         try:
@@ -255,7 +224,7 @@ class CTranslate2Engine:
                 f"{self.model.context_length}"
             )
 
-    def _submit(self, job: _Job) -> None:
+    def _submit(self, job: Ct2Job) -> None:
         with self._wakeup:
             if len(self._inbox) >= self._max_waiting:
                 raise EngineOverloaded(
@@ -272,7 +241,8 @@ class CTranslate2Engine:
             if batch is None:
                 break
             try:
-                self._decode(batch)
+                assert self._decoder is not None  # set by start() before the thread runs
+                self._decoder.decode(batch)
             except Exception as error:
                 log.exception("CTranslate2 batch failed")
                 for job in batch:
@@ -286,7 +256,7 @@ class CTranslate2Engine:
         for job in waiting:
             job.deliver(EngineError("the engine is shutting down"))
 
-    def _next_batch(self) -> list[_Job] | None:
+    def _next_batch(self) -> list[Ct2Job] | None:
         """The oldest waiting job and those waiting with the same settings, or None to stop."""
         with self._wakeup:
             while True:
@@ -308,122 +278,6 @@ class CTranslate2Engine:
                     batch.append(job)
             self._running = batch
             return batch
-
-    def _decode(self, batch: list[_Job]) -> None:
-        first = batch[0].request
-        for job in batch:
-            job.deliver(PromptEvent(len(job.request.prompt_tokens), 0))
-        if first.prompt_logprobs and first.max_tokens <= 0:
-            self._emit_scores(batch[0])
-            return
-        limits = {id(job): self._token_budget(job) for job in batch}
-        stream = not batch[0].scored
-
-        def on_token(step: Any) -> bool:
-            job = batch[step.batch_id]
-            return self._take_token(job, int(step.token_id), limits[id(job)], stream)
-
-        if first.sampling.seed is not None:
-            import ctranslate2
-
-            ctranslate2.set_random_seed(first.sampling.seed)
-        self._generator.generate_batch(
-            [self._strings(job.request.prompt_tokens) for job in batch],
-            max_length=max(limits.values()),
-            include_prompt_in_result=False,
-            end_token=[],
-            callback=on_token,
-            **_sampling_arguments(first),
-        )
-        for job in batch:
-            if job.scored and not job.cancelled:
-                self._emit_scores(job)
-            if not job.finished:
-                self._finish(job, "length")
-
-    def _token_budget(self, job: _Job) -> int:
-        room = self.model.context_length - len(job.request.prompt_tokens)
-        return max(1, min(job.request.max_tokens, room))
-
-    def _take_token(self, job: _Job, token: int, limit: int, stream: bool) -> bool:
-        """Record one generated token; True ends this sequence."""
-        if job.cancelled or job.finished:
-            return True
-        if token in job.request.stop_token_ids:
-            if stream:
-                self._finish(job, "stop")
-            else:
-                job.finished = True  # finished with "stop" once its scores are out
-                job.generated.append(-1)
-            return True
-        job.generated.append(token)
-        if stream:
-            job.deliver(TokenEvent(token, self.tokenizer.piece(token)))
-            if len(job.generated) >= limit:
-                self._finish(job, "length")
-                return True
-        return len(job.generated) >= limit
-
-    def _emit_scores(self, job: _Job) -> None:
-        """Prompt and completion log-probabilities from one forward pass, then the tokens."""
-        request = job.request
-        stopped = bool(job.generated) and job.generated[-1] == -1
-        completion = job.generated[:-1] if stopped else job.generated
-        tokens = [*request.prompt_tokens, *completion]
-        logprobs = self._forward_logprobs(tokens[:-1] if completion else tokens)
-        k = request.top_logprobs or 0
-        if request.prompt_logprobs:
-            first = request.prompt_tokens[0]
-            job.deliver(TokenEvent(first, self.tokenizer.piece(first), None, (), True))
-            for index, token in enumerate(request.prompt_tokens[1:]):
-                job.deliver(self._scored_event(token, logprobs[index], k, is_prompt=True))
-        offset = len(request.prompt_tokens) - 1
-        for index, token in enumerate(completion):
-            job.deliver(self._scored_event(token, logprobs[offset + index], k))
-        job.generated = list(completion)
-        self._finish(job, "stop" if stopped else "length")
-
-    def _scored_event(
-        self, token: int, row: np.ndarray[Any, Any], k: int, *, is_prompt: bool = False
-    ) -> TokenEvent:
-        top = tuple(
-            TokenLogprob(candidate, self.tokenizer.piece(candidate), value)
-            for candidate, value in top_logprobs(row, k)
-        )
-        return TokenEvent(token, self.tokenizer.piece(token), float(row[token]), top, is_prompt)
-
-    def _forward_logprobs(self, tokens: list[int]) -> np.ndarray[Any, Any]:
-        import ctranslate2
-
-        logits = self._generator.forward_batch([self._strings(tokens)])
-        if self._options.device != "cpu":
-            logits = logits.to_device(ctranslate2.Device.cpu)
-        rows = np.asarray(logits, dtype=np.float32)[0]
-        return np.stack([log_softmax(row) for row in rows])
-
-    def _finish(self, job: _Job, reason: str) -> None:
-        job.finished = True
-        job.deliver(
-            FinishEvent(
-                reason=reason,
-                prompt_tokens=len(job.request.prompt_tokens),
-                completion_tokens=len([t for t in job.generated if t >= 0]),
-            )
-        )
-
-    def _strings(self, tokens: list[int]) -> list[str]:
-        return [self._vocabulary[token] for token in tokens]
-
-
-def _sampling_arguments(request: GenerationRequest) -> dict[str, Any]:
-    sampling = request.sampling
-    if sampling.greedy:
-        return {"sampling_topk": 1}
-    return {
-        "sampling_topk": sampling.top_k if sampling.top_k > 0 else 0,
-        "sampling_topp": sampling.top_p,
-        "sampling_temperature": sampling.temperature,
-    }
 
 
 def _read_vocabulary(model_dir: Path) -> list[str]:

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fauxpilot.cli_settings import add_home_flag, settings_from
+from fauxpilot.cli_settings import add_home_flag
+from fauxpilot.config_file import load_settings
 from fauxpilot.finetune.dataset import DatasetError
 from fauxpilot.finetune.train import TrainConfig, TrainingError
 from fauxpilot.models.convert import ConversionError
@@ -90,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         save_steps=args.save_steps, seed=args.seed, deepspeed=args.deepspeed_config,
     )  # fmt: skip
     try:
-        base = prepare_base(args.base, ModelStore(settings_from(args).home))
+        base = prepare_base(args.base, _store(args))
         result = train(base, args.data, args.out, config, resume=args.resume)
     except FAILURES as error:
         log.error("%s", error)
@@ -137,7 +138,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         written = export_run(args.run, args.to, out, args.type)
         if args.name:
-            store = ModelStore(settings_from(args).home)
+            store = _store(args)
             model = import_model(store, written, args.name)
             sys.stdout.write(f"imported as {model.name}: fauxpilot serve --model {model.name}\n")
     except FAILURES as error:
@@ -145,6 +146,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 2
     sys.stdout.write(f"wrote {written}\n")
     return 0
+
+
+def _store(args: argparse.Namespace) -> ModelStore:
+    """The model home from --home, else the environment or config file (not the other flags:
+    training's --batch-size and --threads are not the server's)."""
+    given = {"home": args.home} if args.home else {}
+    return ModelStore(load_settings(given, args.config).home)
 
 
 def _set_threads(threads: int | None) -> None:

@@ -4,7 +4,8 @@
   weighted the same.
 - Infilling exact match: held-out lines hidden one at a time, the model asked for the line
   the way the server asks (prefix, suffix, middle; greedy; one line), right when it writes
-  the line exactly (surrounding whitespace aside).
+  the line exactly (surrounding whitespace aside). A model without FIM tokens is asked with
+  the prefix alone.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Scores:
     tokens: int
     exact: int
     lines: int
+    with_suffix: bool  # False: the model has no FIM tokens, lines come from the prefix alone
 
     @property
     def exact_match(self) -> float:
@@ -96,10 +98,8 @@ def score_model(
         raise TrainingError(f"the held-out files hold fewer than {seq_len} tokens")
     nll, tokens = _negative_log_likelihood(model, windows)
     fim = fim_ids(tokenizer)
-    exact = 0
-    if fim is not None:
-        exact = sum(_writes_line(model, tokenizer, fim, hole) for hole in holes)
-    return Scores(math.exp(nll / tokens), tokens, exact, len(holes) if fim else 0)
+    exact = sum(_writes_line(model, tokenizer, fim, hole) for hole in holes)
+    return Scores(math.exp(nll / tokens), tokens, exact, len(holes), fim is not None)
 
 
 def _negative_log_likelihood(model: Any, windows: list[list[int]]) -> tuple[float, int]:
@@ -132,13 +132,16 @@ def held_out_lines(corpus: Corpus, limit: int) -> list[HoleLine]:
     return [candidates[int(i * step)] for i in range(limit)]
 
 
-def _writes_line(model: Any, tokenizer: Any, fim: FimIds, hole: HoleLine) -> bool:
+def _writes_line(model: Any, tokenizer: Any, fim: FimIds | None, hole: HoleLine) -> bool:
     import torch
 
     tokenize = tokenizer_function(tokenizer)
     prefix = tokenize(hole.prefix)[-PREFIX_TOKENS:]
-    suffix = tokenize(hole.suffix)[:SUFFIX_TOKENS]
-    ids = [fim.prefix, *prefix, fim.suffix, *suffix, fim.middle]
+    if fim is None:
+        ids = prefix
+    else:
+        suffix = tokenize(hole.suffix)[:SUFFIX_TOKENS]
+        ids = [fim.prefix, *prefix, fim.suffix, *suffix, fim.middle]
     with torch.no_grad():
         output = model.generate(
             torch.tensor([ids]),
@@ -161,8 +164,9 @@ def format_scores(results: dict[str, Scores]) -> str:
         f"({change:+.1f}%, {base.tokens} tokens)",
     ]
     if base.lines:
+        kind = "infilling" if base.with_suffix else "completion from the prefix (no FIM tokens)"
         lines.append(
-            f"held-out line infilling, exact match: base {100 * base.exact_match:.1f}% "
+            f"held-out line {kind}, exact match: base {100 * base.exact_match:.1f}% "
             f"({base.exact}/{base.lines}), tuned {100 * tuned.exact_match:.1f}% "
             f"({tuned.exact}/{tuned.lines})"
         )
