@@ -116,13 +116,14 @@ def _negative_log_likelihood(model: Any, windows: list[list[int]]) -> tuple[floa
 
 
 def held_out_lines(corpus: Corpus, limit: int) -> list[HoleLine]:
-    """Up to `limit` non-trivial lines, spread evenly over the held-out files."""
+    """Up to `limit` non-trivial lines (not a file's first), spread evenly over the held-out
+    files."""
     candidates: list[HoleLine] = []
     for text in corpus.heldout:
         lines = text.splitlines(keepends=True)
         for index, line in enumerate(lines):
-            if len(line.strip()) < MIN_LINE_CHARACTERS or not line.endswith("\n"):
-                continue
+            if index == 0 or len(line.strip()) < MIN_LINE_CHARACTERS or not line.endswith("\n"):
+                continue  # a file's first line has nothing before it to go on
             prefix = "".join(lines[:index]) + line[: len(line) - len(line.lstrip())]
             suffix = "\n" + "".join(lines[index + 1 :])
             candidates.append(HoleLine(prefix, line.strip(), suffix))
@@ -144,7 +145,7 @@ def _writes_line(model: Any, tokenizer: Any, fim: FimIds | None, hole: HoleLine)
         ids = [fim.prefix, *prefix, fim.suffix, *suffix, fim.middle]
     with torch.no_grad():
         output = model.generate(
-            torch.tensor([ids]),
+            torch.tensor([ids], dtype=torch.long),
             attention_mask=torch.ones(1, len(ids), dtype=torch.long),
             max_new_tokens=LINE_TOKENS,
             do_sample=False,
