@@ -8,8 +8,6 @@ asks for log-probabilities gets a batch of its own. ct2_decode.py runs one batch
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import threading
@@ -31,6 +29,7 @@ from fauxpilot.engine.base import (
     Tokenizer,
 )
 from fauxpilot.engine.ct2_decode import BatchDecoder, Ct2Job
+from fauxpilot.engine.events import EventBridge
 from fauxpilot.engine.hf_tokenizer import HfTokenizer
 from fauxpilot.models.catalog import PromptFamily, detect_family
 
@@ -183,21 +182,13 @@ class CTranslate2Engine:
         if self._status != "ok":
             raise EngineNotReady(f"model {self._name} is {self._status}")
         self._check_request(request)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[EngineEvent | BaseException] = asyncio.Queue()
-
-        def emit(event: EngineEvent | BaseException) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody listens
-                loop.call_soon_threadsafe(queue.put_nowait, event)
-
-        job = Ct2Job(request, emit)
+        bridge = EventBridge()
+        job = Ct2Job(request, bridge.emit)
         self._submit(job)
         finished = False
         try:
             while True:
-                event = await queue.get()
-                if isinstance(event, BaseException):
-                    raise EngineError(str(event)) from event
+                event = await bridge.next()
                 finished = isinstance(event, FinishEvent)
                 yield event
                 if finished:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -20,6 +18,7 @@ from fauxpilot.engine.base import (
     ModelInfo,
     Tokenizer,
 )
+from fauxpilot.engine.events import EventBridge
 from fauxpilot.engine.llamacpp_model import LlamaModel, LoadOptions
 from fauxpilot.engine.scheduler import Scheduler, Sequence
 from fauxpilot.models.catalog import PromptFamily, detect_family
@@ -130,24 +129,15 @@ class LlamaCppEngine:
         vocab_size = self.model.vocab_size
         if any(not 0 <= token < vocab_size for token in request.prompt_tokens):
             raise EngineError(f"{request.request_id}: prompt token id outside the vocabulary")
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[EngineEvent | BaseException] = asyncio.Queue()
-
-        def emit(event: EngineEvent | BaseException) -> None:
-            # RuntimeError: the loop is gone, so nobody is listening any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(queue.put_nowait, event)
-
-        sequence = Sequence(request, emit)
+        bridge = EventBridge()
+        sequence = Sequence(request, bridge.emit)
         started = time.perf_counter()
         scheduler.submit(sequence)
         self._running[request.request_id] = sequence
         finished = False
         try:
             while True:
-                event = await queue.get()
-                if isinstance(event, BaseException):
-                    raise EngineError(str(event)) from event
+                event = await bridge.next()
                 if isinstance(event, FinishEvent):
                     finished = True
                     _log_finished(request.request_id, event, time.perf_counter() - started)
