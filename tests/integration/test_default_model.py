@@ -58,3 +58,35 @@ def test_copilot_multiline_stream(default_server: Server) -> None:
     assert lines[-1] == "data: [DONE]"
     text = "".join(json.loads(line[6:])["choices"][0]["text"] for line in lines[:-1])
     assert "math.pi" in text or "3.14" in text
+
+
+FACTORIAL_OR_SUM = '''def f(n):
+    """Return [f(1), ..., f(n)]: f(i) is i! for even i and 1 + 2 + ... + i for odd i."""
+    ret = []
+    for i in range(1, n + 1):
+        if i % 2 == 0:
+            x = 1
+            for j in range(1, i + 1): x *= j
+            ret += [x]
+        else:
+            x = 0
+            for j in range(1, i + 1): x += j
+'''
+
+
+def test_the_suggested_line_is_the_one_that_leads_into_the_code_after_it(
+    default_server: Server,
+) -> None:
+    # Filling in the middle alone, this model writes the suffix's `return ret` here (the
+    # HumanEval-Infilling task this comes from, EVAL.md); read left to right it writes the
+    # missing line, and that one makes the suffix likely.
+    body = {
+        "prompt": FACTORIAL_OR_SUM,
+        "suffix": "\n    return ret\n",
+        "max_tokens": 32,
+        "temperature": 0,
+        "stop": ["\n"],
+    }
+    response = httpx.post(f"{default_server.url}/v1/completions", json=body, timeout=120)
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["text"] == "            ret += [x]"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from fauxpilot.engine.base import (
@@ -84,6 +84,8 @@ class FakeEngine:
     aborted: list[str] = field(default_factory=list)
     ready: bool = True
     step_delay: float = 0.0
+    # Log-probability of prompt token `index` (for prompt_logprobs); -1.0 when None.
+    prompt_logprob: Callable[[list[int], int], float] | None = None
     _tokenizer: ByteTokenizer = field(default_factory=ByteTokenizer)
 
     @property
@@ -102,7 +104,9 @@ class FakeEngine:
         script = self.scripts.popleft() if self.scripts else pieces_of(self.default_output)
         if request.prompt_logprobs:
             for index, token in enumerate(request.prompt_tokens):
-                logprob = None if index == 0 else -1.0
+                if index < request.prompt_logprobs_from:
+                    continue
+                logprob = None if index == 0 else self._prompt_logprob(request.prompt_tokens, index)
                 yield TokenEvent(token, self._tokenizer.piece(token), logprob, (), True)
         yield PromptEvent(len(request.prompt_tokens), 0)
         generated = 0
@@ -121,6 +125,9 @@ class FakeEngine:
         finally:
             if not finished:
                 self.aborted.append(request.request_id)
+
+    def _prompt_logprob(self, prompt: list[int], index: int) -> float:
+        return -1.0 if self.prompt_logprob is None else self.prompt_logprob(prompt, index)
 
     def _event(self, request: GenerationRequest, token: int, piece: bytes) -> TokenEvent:
         if request.top_logprobs is None:

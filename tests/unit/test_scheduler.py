@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -272,3 +274,31 @@ def test_a_cancelled_sequence_leaves_its_slot_to_the_next_request_at_once() -> N
     run(scheduler, [make("again", list(range(1, 30)), events, max_tokens=2)], events)
     finish = events["again"][-1]
     assert isinstance(finish, FinishEvent) and finish.cached_tokens == 28
+
+
+def test_prompt_logprobs_from_an_index_reuse_the_cache_and_equal_full_scoring() -> None:
+    prompt = [*range(1, 21), 21, 22, 23]
+    events: dict[str, list[object]] = {}
+    full = make("full", prompt, events, max_tokens=0)
+    full.request = dataclasses.replace(full.request, prompt_logprobs=True)
+    run(Scheduler(FakeDecoder(1, batch_capacity=64), 1, 8), [full], events)
+    full_scores = [e.logprob for e in events["full"] if isinstance(e, TokenEvent)]
+    assert len(full_scores) == len(prompt) and full_scores[0] is None
+
+    decoder = FakeDecoder(1, batch_capacity=64)
+    scheduler = Scheduler(decoder, 1, 8)
+    run(scheduler, [make("before", prompt[:20], events, max_tokens=0)], events)
+    before = decoder.decoded_tokens
+    scored = make("scored", prompt, events, max_tokens=0)
+    scored.request = dataclasses.replace(
+        scored.request, prompt_logprobs=True, prompt_logprobs_from=20
+    )
+    run(scheduler, [scored], events)
+    tokens = [e for e in events["scored"] if isinstance(e, TokenEvent)]
+    assert [e.token_id for e in tokens] == [21, 22, 23]
+    assert all(e.is_prompt for e in tokens)
+    assert [e.logprob for e in tokens] == full_scores[20:]
+    # position 19 is read again (its logits score token 20); the 19 before it come cached
+    assert decoder.decoded_tokens - before == 4
+    finish = events["scored"][-1]
+    assert isinstance(finish, FinishEvent) and finish.cached_tokens == 19

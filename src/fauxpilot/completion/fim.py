@@ -27,6 +27,9 @@ class PreparedPrompt:
     tokens: list[int]
     text: str  # the prompt text the model saw (after trimming), for echo
     trimmed: bool
+    # A FIM prompt's left-to-right alternative (the text before the cursor alone), when the
+    # suggestion is picked from both by the code after the cursor (suffix_rank.py).
+    left_to_right: PreparedPrompt | None = None
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ def fim_tokens(tokenizer: Tokenizer, family: PromptFamily) -> FimTokens | None:
     return FimTokens(prefix, suffix, middle, separator)
 
 
-def _leading(tokenizer: Tokenizer) -> list[int]:
+def leading_tokens(tokenizer: Tokenizer) -> list[int]:
+    """What every prompt starts with: the BOS token for models that have one."""
     return [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
 
 
@@ -69,12 +73,20 @@ def room_for_prompt(context_length: int, max_tokens: int, overhead: int) -> int:
 
 
 def build_plain(
-    tokenizer: Tokenizer, prompt: str, context_length: int, max_tokens: int
+    tokenizer: Tokenizer,
+    prompt: str,
+    context_length: int,
+    max_tokens: int,
+    *,
+    special: bool = True,
 ) -> PreparedPrompt:
-    """A raw prompt; special-token text in it is honoured (clients may template FIM)."""
-    lead = _leading(tokenizer)
+    """A raw prompt; special-token text in it is honoured (clients may template FIM).
+
+    `special=False` reads such text as plain text (code before a cursor, not a template).
+    """
+    lead = leading_tokens(tokenizer)
     budget = room_for_prompt(context_length, max_tokens, len(lead))
-    tokens = tokenizer.tokenize(prompt, special=True)
+    tokens = tokenizer.tokenize(prompt, special=special)
     if not lead and not tokens:
         # Nothing to condition on: start a new document, as OpenAI's default prompt does.
         lead = [min(tokenizer.end_token_ids)] if tokenizer.end_token_ids else []
@@ -119,7 +131,7 @@ def build_fim(
     as if the model had written it: each keystroke then only appends to the prompt, so the
     KV cache of everything before it (suffix included) stays valid.
     """
-    lead = _leading(tokenizer)
+    lead = leading_tokens(tokenizer)
     budget = room_for_prompt(context_length, max_tokens, len(lead) + 3)
     if middle is not None:  # the client put text after the middle token itself (llama.vim)
         head, line = prefix, middle

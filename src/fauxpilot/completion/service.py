@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from fauxpilot.completion.detok import Utf8Stream, piece_text
+from fauxpilot.completion.choice_decoder import ChoiceDecoder
 from fauxpilot.completion.fim import (
     PreparedPrompt,
     build_fim,
@@ -18,7 +19,7 @@ from fauxpilot.completion.fim import (
     fim_tokens,
 )
 from fauxpilot.completion.merge import merge_streams
-from fauxpilot.completion.stopping import Piece, StopAssembler, stop_rules
+from fauxpilot.completion.suffix_rank import pick_by_suffix, suffix_window
 from fauxpilot.completion.typeahead import TypeaheadCache
 from fauxpilot.completion.types import (
     Choice,
@@ -37,7 +38,6 @@ from fauxpilot.engine.base import (
     GenerationRequest,
     PromptEvent,
     SamplingParams,
-    TokenEvent,
 )
 
 log = logging.getLogger(__name__)
@@ -79,25 +79,40 @@ class CompletionService:
                 _check_token_ids(prompt, self._engine.model.vocab_size)
                 prepared.append(build_from_tokens(tokenizer, prompt, context, job.max_tokens))
             elif fim is not None:
-                prepared.append(
-                    build_fim(
-                        tokenizer,
-                        fim,
-                        prompt,
-                        job.suffix or "",
-                        context,
-                        job.max_tokens,
-                        line_in_middle=self._options.fim_line_in_middle,
-                        context_files=job.context_files,
-                        suffix_share=self._options.suffix_share,
-                        context_share=self._options.context_share,
-                        middle=job.middle,
-                    )
+                fim_prompt = build_fim(
+                    tokenizer,
+                    fim,
+                    prompt,
+                    job.suffix or "",
+                    context,
+                    job.max_tokens,
+                    line_in_middle=self._options.fim_line_in_middle,
+                    context_files=job.context_files,
+                    suffix_share=self._options.suffix_share,
+                    context_share=self._options.context_share,
+                    middle=job.middle,
                 )
+                if self._ranks_by_suffix(job, prompt):
+                    left = build_plain(tokenizer, prompt, context, job.max_tokens, special=False)
+                    fim_prompt = dataclasses.replace(fim_prompt, left_to_right=left)
+                prepared.append(fim_prompt)
             else:
                 text = prompt + (job.middle or "")
                 prepared.append(build_plain(tokenizer, text, context, job.max_tokens))
         return prepared
+
+    def _ranks_by_suffix(self, job: CompletionJob, prompt: str) -> bool:
+        """Whether this FIM prompt's suggestion is picked from a FIM and a left-to-right one."""
+        return (
+            self._options.suffix_rank_lines > 0
+            and bool(prompt)
+            and bool((job.suffix or "").strip())
+            and not job.context_files
+            and job.middle is None
+            and job.n == 1
+            and job.best_of == 1
+            and not job.echo
+        )
 
     def _check_limits(self, job: CompletionJob) -> None:
         _check_supported(job.sampling, self._engine.model.unsupported_sampling)
@@ -126,7 +141,15 @@ class CompletionService:
             usage.completion_tokens += hit.completion_tokens
             return _single(hit.delta)
         streams = [
-            self._choice_deltas(job, prompt, prompt_index * job.n + choice, usage, job.logprobs)
+            _as_one_delta(
+                functools.partial(
+                    self._suffix_ranked, job, prompt, prompt_index, usage, job.logprobs
+                )
+            )
+            if prompt.left_to_right is not None
+            else self._choice_deltas(
+                job, prompt, prompt_index * job.n + choice, usage, job.logprobs
+            )
             for prompt_index, prompt in enumerate(prepared)
             for choice in range(job.n)
         ]
@@ -169,6 +192,8 @@ class CompletionService:
         usage: Usage,
         logprobs: int | None,
     ) -> list[Choice]:
+        if prompt.left_to_right is not None:
+            return [await self._suffix_ranked(job, prompt, prompt_index, usage, logprobs)]
         candidates = await asyncio.gather(
             *(
                 _collect(
@@ -188,6 +213,34 @@ class CompletionService:
                 choice.logprobs = None
         return kept
 
+    async def _suffix_ranked(
+        self,
+        job: CompletionJob,
+        prompt: PreparedPrompt,
+        index: int,
+        usage: Usage,
+        logprobs: int | None,
+    ) -> Choice:
+        """The FIM and the left-to-right suggestion, whichever leads better into the suffix."""
+        left = prompt.left_to_right
+        assert left is not None
+        fim_choice, left_choice = await asyncio.gather(
+            _collect(self._choice_deltas(job, prompt, index, usage, logprobs, remember=False)),
+            _collect(
+                self._choice_deltas(job, left, index, usage, logprobs, remember=False, tag="ltr")
+            ),
+        )
+        window = suffix_window(job.suffix or "", self._options.suffix_rank_lines)
+        candidates = [fim_choice.text, left_choice.text]
+        best = await pick_by_suffix(
+            self._engine, f"{job.request_id}-{index}", left, candidates, window
+        )
+        chosen = (fim_choice, left_choice)[best]
+        chosen.index = index
+        if self._options.typeahead:
+            self._typeahead.remember(job, chosen.text, chosen.finish_reason or "length")
+        return chosen
+
     async def _choice_deltas(
         self,
         job: CompletionJob,
@@ -195,9 +248,12 @@ class CompletionService:
         index: int,
         usage: Usage,
         logprobs: int | None,
+        *,
+        remember: bool = True,
+        tag: str = "",
     ) -> AsyncGenerator[ChoiceDelta, None]:
-        request = self._generation_request(job, prompt, index, logprobs)
-        decoder = _ChoiceDecoder(job, index, logprobs is not None)
+        request = self._generation_request(job, prompt, index, logprobs, tag)
+        decoder = ChoiceDecoder(job, index, logprobs is not None)
         if job.echo and not request.prompt_logprobs:
             yield decoder.echo(prompt.text, [])
         finish_reason = "length"
@@ -226,18 +282,23 @@ class CompletionService:
         last = decoder.finish(finish_reason)
         if self._options.log_content:
             log.info("content: prompt=%r completion=%r", prompt.text, decoder.text)
-        if self._options.typeahead:
+        if self._options.typeahead and remember:
             self._typeahead.remember(job, decoder.text, finish_reason)
         yield last
 
     def _generation_request(
-        self, job: CompletionJob, prompt: PreparedPrompt, index: int, logprobs: int | None
+        self,
+        job: CompletionJob,
+        prompt: PreparedPrompt,
+        index: int,
+        logprobs: int | None,
+        tag: str = "",
     ) -> GenerationRequest:
         sampling = job.sampling
         if sampling.seed is not None and index:
             sampling = dataclasses.replace(sampling, seed=sampling.seed + index)
         return GenerationRequest(
-            request_id=f"{job.request_id}-{index}",
+            request_id=f"{job.request_id}-{index}{tag}",
             prompt_tokens=prompt.tokens,
             max_tokens=job.max_tokens,
             sampling=sampling,
@@ -245,74 +306,6 @@ class CompletionService:
             top_logprobs=logprobs,
             prompt_logprobs=job.echo and logprobs is not None,
         )
-
-
-class _ChoiceDecoder:
-    """Per-choice state: bytes -> text, stop strings, logprob entries with offsets."""
-
-    def __init__(self, job: CompletionJob, index: int, with_logprobs: bool) -> None:
-        self.stops: StopAssembler[LogprobEntry | None] = StopAssembler(stop_rules(job))
-        self._utf8 = Utf8Stream()
-        self._prompt_utf8 = Utf8Stream()
-        self._with_logprobs = with_logprobs
-        self.echo_pending = job.echo
-        self.prompt_entries: list[LogprobEntry] = []
-        self._offset = 0
-        self._index = index
-        self._texts: list[str] = []
-
-    @property
-    def text(self) -> str:
-        """The completion text emitted so far (without echo)."""
-        return "".join(self._texts)
-
-    def echo(self, text: str, entries: list[LogprobEntry]) -> ChoiceDelta:
-        self.echo_pending = False
-        self._offset = len(text)
-        logprobs = entries if self._with_logprobs else None
-        return ChoiceDelta(self._index, text, logprobs, None)
-
-    def prompt_event(self, event: TokenEvent) -> None:
-        text = self._prompt_utf8.push(event.piece)
-        offset = sum(len(entry.text) for entry in self.prompt_entries)
-        self.prompt_entries.append(_entry(text, event, offset))
-
-    def token(self, event: TokenEvent) -> ChoiceDelta | None:
-        text = self._utf8.push(event.piece)
-        entry = _entry(text, event, 0) if self._with_logprobs else None
-        return self._delta(self.stops.push(text, entry))
-
-    def finish(self, reason: str) -> ChoiceDelta:
-        pieces: list[Piece[LogprobEntry | None]] = []
-        if not self.stops.stopped:
-            tail = self._utf8.flush()
-            if tail:
-                pieces += self.stops.push(tail, None)
-            pieces += self.stops.flush()
-        delta = self._delta(pieces) or ChoiceDelta(
-            self._index, "", [] if self._with_logprobs else None
-        )
-        delta.finish_reason = reason
-        return delta
-
-    def _delta(self, pieces: list[Piece[LogprobEntry | None]]) -> ChoiceDelta | None:
-        if not pieces:
-            return None
-        entries: list[LogprobEntry] = []
-        for piece in pieces:
-            if piece.payload is not None:
-                entries.append(
-                    dataclasses.replace(piece.payload, text=piece.text, offset=self._offset)
-                )
-            self._offset += len(piece.text)
-        text = "".join(piece.text for piece in pieces)
-        self._texts.append(text)
-        return ChoiceDelta(self._index, text, entries if self._with_logprobs else None)
-
-
-def _entry(text: str, event: TokenEvent, offset: int) -> LogprobEntry:
-    top = {piece_text(alt.piece): alt.logprob for alt in event.top}
-    return LogprobEntry(text=text, logprob=event.logprob, top=top, offset=offset)
 
 
 @dataclass(frozen=True)
@@ -349,6 +342,14 @@ def _check_token_ids(tokens: list[int], vocab_size: int) -> None:
 
 async def _single(delta: ChoiceDelta) -> AsyncIterator[ChoiceDelta]:
     yield delta
+
+
+async def _as_one_delta(
+    make: Callable[[], Awaitable[Choice]],
+) -> AsyncGenerator[ChoiceDelta, None]:
+    """A choice known only when whole (a ranked suggestion) streams as one delta."""
+    choice = await make()
+    yield ChoiceDelta(choice.index, choice.text, choice.logprobs, choice.finish_reason)
 
 
 async def _collect(deltas: AsyncIterator[ChoiceDelta]) -> Choice:

@@ -83,6 +83,9 @@ class CompletionOptions:
 
     # Put the typed part of the cursor's line after the FIM middle token (cache-friendly).
     fim_line_in_middle: bool = False
+    # Lines of the suffix a FIM and a left-to-right suggestion are scored against, the one
+    # that leads better into them being kept (suffix_rank.py); 0: FIM suggestion only.
+    suffix_rank_lines: int = 3
     # Serve the rest of the last suggestion when the user types what it predicted.
     typeahead: bool = True
     # Shares of the prompt budget kept for the suffix and for other files' context.

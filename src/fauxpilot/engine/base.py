@@ -49,6 +49,9 @@ class GenerationRequest:
     stop_token_ids: frozenset[int] = frozenset()
     top_logprobs: int | None = None  # None: no logprobs; k >= 0: sampled token plus top k
     prompt_logprobs: bool = False  # logprobs of every prompt token (echo + logprobs)
+    # With prompt_logprobs: score only the prompt tokens from this index on; the tokens
+    # before it may come from a slot's cache.
+    prompt_logprobs_from: int = 0
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,16 @@ class Tokenizer(Protocol):
 
     @property
     def end_token_ids(self) -> frozenset[int]: ...
+
+
+def common_prefix_length(left: Sequence[int], right: Sequence[int]) -> int:
+    """How many tokens two token lists share from their start."""
+    length = 0
+    for a, b in zip(left, right, strict=False):
+        if a != b:
+            break
+        length += 1
+    return length
 
 
 class Engine(Protocol):

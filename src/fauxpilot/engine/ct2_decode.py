@@ -136,10 +136,13 @@ class BatchDecoder:
         logprobs = self._forward_logprobs(tokens[:-1] if completion else tokens)
         k = request.top_logprobs or 0
         if request.prompt_logprobs:
-            first = request.prompt_tokens[0]
-            job.deliver(TokenEvent(first, self.tokenizer.piece(first), None, (), True))
+            if request.prompt_logprobs_from == 0:
+                first = request.prompt_tokens[0]
+                job.deliver(TokenEvent(first, self.tokenizer.piece(first), None, (), True))
             for index, token in enumerate(request.prompt_tokens[1:]):
-                job.deliver(self._scored_event(token, logprobs[index], k, is_prompt=True))
+                if index + 1 >= request.prompt_logprobs_from:
+                    event = self._scored_event(token, logprobs[index], k, is_prompt=True)
+                    job.deliver(event)
         offset = len(request.prompt_tokens) - 1
         for index, token in enumerate(completion):
             job.deliver(self._scored_event(token, logprobs[offset + index], k))

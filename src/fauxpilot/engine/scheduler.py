@@ -27,6 +27,7 @@ from fauxpilot.engine.base import (
     PromptEvent,
     TokenEvent,
     TokenLogprob,
+    common_prefix_length,
 )
 from fauxpilot.engine.drafting import NgramDrafter
 from fauxpilot.engine.sampling import (
@@ -107,15 +108,6 @@ class Output:
     position: int  # of the token in that row
     prompt_index: int | None = None  # scores this prompt token instead of sampling
     drafts: list[int] = field(default_factory=list)  # draft tokens in the rows after it
-
-
-def common_prefix_length(left: list[int], right: list[int]) -> int:
-    length = 0
-    for a, b in zip(left, right, strict=False):
-        if a != b:
-            break
-        length += 1
-    return length
 
 
 class Scheduler:
@@ -233,7 +225,8 @@ class Scheduler:
         slot = max(free, key=lambda s: (common_prefix_length(s.tokens, prompt), -s.last_used))
         keep = min(common_prefix_length(slot.tokens, prompt), len(prompt) - 1)
         if sequence.request.prompt_logprobs:
-            keep = 0
+            # The logits that score token i come from position i - 1: recompute from there.
+            keep = min(keep, max(sequence.request.prompt_logprobs_from - 1, 0))
         if not self._model.forget(slot.seq_id, keep):
             keep = 0
         slot.tokens = slot.tokens[:keep]
@@ -241,7 +234,7 @@ class Scheduler:
         sequence.slot = slot
         sequence.prompt_pos = keep
         sequence.cached = keep
-        if sequence.request.prompt_logprobs:
+        if sequence.request.prompt_logprobs and sequence.request.prompt_logprobs_from == 0:
             first = prompt[0]
             _deliver(sequence, TokenEvent(first, self._model.piece(first), None, (), True))
 
@@ -284,13 +277,15 @@ class Scheduler:
     ) -> None:
         assert sequence.slot is not None
         prompt = sequence.request.prompt_tokens
-        scored = sequence.request.prompt_logprobs
+        request = sequence.request
+        scored_from = request.prompt_logprobs_from - 1 if request.prompt_logprobs else len(prompt)
         size = min(room, len(prompt) - sequence.prompt_pos)
-        if scored:
-            size = min(size, PROMPT_LOGPROBS_CHUNK)
+        if request.prompt_logprobs:  # every scored row keeps its logits: few per step
+            size = min(size, max(scored_from - sequence.prompt_pos, 0) + PROMPT_LOGPROBS_CHUNK)
         slot = sequence.slot
         for position in range(sequence.prompt_pos, sequence.prompt_pos + size):
             last = position == len(prompt) - 1
+            scored = position >= scored_from
             if last:
                 outputs.append(Output(sequence, len(entries), position))
             elif scored:

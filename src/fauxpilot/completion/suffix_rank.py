@@ -1,0 +1,86 @@
+"""Choosing between a fill-in-the-middle and a left-to-right suggestion by the code after it.
+
+A small model's FIM suggestion is often worse than what it writes left to right: it writes
+the line that follows the cursor, or a later line of the function. The left-to-right
+suggestion ignores the code after the cursor. Both are generated; the one kept is the one
+that makes the code after the cursor most likely when the model reads on from it:
+P(candidate | before) * P(after | before, candidate), i.e. the candidate the model finds
+likeliest given both sides.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import aclosing
+
+from fauxpilot.completion.fim import PreparedPrompt, leading_tokens
+from fauxpilot.engine.base import Engine, GenerationRequest, TokenEvent, common_prefix_length
+
+log = logging.getLogger(__name__)
+
+
+def suffix_window(suffix: str, lines: int) -> str:
+    """The suffix up to the end of its `lines`-th line after the cursor's line."""
+    parts = suffix.split("\n")
+    return "\n".join(parts[: lines + 1])
+
+
+def continuation_prompts(
+    engine: Engine, left: PreparedPrompt, candidates: list[str], window: str
+) -> tuple[list[list[int]], int]:
+    """Token prompts `before + candidate + window` and the index their scores start at.
+
+    Scores start where the prompts first differ from the left-to-right prompt's tokens, so
+    that every candidate is scored on the same stretch of text (a candidate may merge with
+    the last token before the cursor).
+    """
+    tokenizer = engine.tokenizer
+    lead = leading_tokens(tokenizer)
+    limit = engine.model.context_length - 1
+    prompts = [
+        (lead + tokenizer.tokenize(left.text + candidate + window, special=False))[:limit]
+        for candidate in candidates
+    ]
+    start = min(common_prefix_length(prompt, left.tokens) for prompt in prompts)
+    return prompts, max(start, 1)
+
+
+async def continuation_logprob(
+    engine: Engine, request_id: str, prompt: list[int], start: int
+) -> float:
+    """The log-probability of prompt[start:] given prompt[:start]."""
+    request = GenerationRequest(
+        request_id=request_id,
+        prompt_tokens=prompt,
+        max_tokens=0,
+        prompt_logprobs=True,
+        prompt_logprobs_from=start,
+    )
+    total = 0.0
+    async with aclosing(engine.generate(request)) as events:
+        async for event in events:
+            if isinstance(event, TokenEvent) and event.is_prompt and event.logprob is not None:
+                total += event.logprob
+    return total
+
+
+async def pick_by_suffix(
+    engine: Engine,
+    request_id: str,
+    left: PreparedPrompt,
+    candidates: list[str],
+    window: str,
+) -> int:
+    """The index of the candidate that best leads into `window`; the first one on a tie."""
+    if len(set(candidates)) == 1:
+        return 0
+    prompts, start = continuation_prompts(engine, left, candidates, window)
+    scores = []
+    # One after the other: the second finds the text before the cursor in the first's slot.
+    for number, prompt in enumerate(prompts):
+        scores.append(
+            await continuation_logprob(engine, f"{request_id}-rank{number}", prompt, start)
+        )
+    best = max(range(len(candidates)), key=lambda index: (scores[index], -index))
+    log.debug("suffix ranking: scores %s, kept candidate %d", scores, best)
+    return best
