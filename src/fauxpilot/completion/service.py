@@ -141,11 +141,7 @@ class CompletionService:
             usage.completion_tokens += hit.completion_tokens
             return _single(hit.delta)
         streams = [
-            _as_one_delta(
-                functools.partial(
-                    self._suffix_ranked, job, prompt, prompt_index, usage, job.logprobs
-                )
-            )
+            _as_one_delta(functools.partial(self._suffix_ranked, job, prompt, prompt_index, usage))
             if prompt.left_to_right is not None
             else self._choice_deltas(
                 job, prompt, prompt_index * job.n + choice, usage, job.logprobs
@@ -193,7 +189,7 @@ class CompletionService:
         logprobs: int | None,
     ) -> list[Choice]:
         if prompt.left_to_right is not None:
-            return [await self._suffix_ranked(job, prompt, prompt_index, usage, logprobs)]
+            return [await self._suffix_ranked(job, prompt, prompt_index, usage)]
         candidates = await asyncio.gather(
             *(
                 _collect(
@@ -214,16 +210,12 @@ class CompletionService:
         return kept
 
     async def _suffix_ranked(
-        self,
-        job: CompletionJob,
-        prompt: PreparedPrompt,
-        index: int,
-        usage: Usage,
-        logprobs: int | None,
+        self, job: CompletionJob, prompt: PreparedPrompt, index: int, usage: Usage
     ) -> Choice:
         """The FIM and the left-to-right suggestion, whichever leads better into the suffix."""
         left = prompt.left_to_right
         assert left is not None
+        logprobs = job.logprobs  # ranking runs only where n == best_of == 1
         fim_choice, left_choice = await asyncio.gather(
             _collect(self._choice_deltas(job, prompt, index, usage, logprobs, remember=False)),
             _collect(
