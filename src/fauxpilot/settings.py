@@ -92,11 +92,11 @@ class Settings(BaseSettings):
         False, description="put the typed part of the cursor's line after the FIM middle token"
     )
     suffix_rank_lines: int = Field(
-        3,
+        0,
         ge=0,
         le=1000,
         description="pick between a FIM and a left-to-right suggestion by how well each leads "
-        "into this many lines after the cursor (0: FIM only)",
+        "into this many lines after the cursor (0: FIM only; 3 for quality)",
     )
     typeahead: bool = Field(
         True, description="serve the rest of the last suggestion when the user types it"

@@ -162,9 +162,8 @@ def test_n_and_prompt_lists_index_choices(client: TestClient, engine: FakeEngine
 
 def test_suffix_builds_a_fim_prompt(client: TestClient, engine: FakeEngine) -> None:
     client.post("/v1/completions", json={"prompt": "a\n", "suffix": "b", "max_tokens": 2})
-    fim = [request for request in engine.requests if request.prompt_tokens[0] == 1]
-    assert len(fim) == 1  # <|fim_prefix|>
-    assert fim[0].prompt_tokens[-1] == 3  # <|fim_middle|>
+    assert engine.requests[-1].prompt_tokens[0] == 1  # <|fim_prefix|>
+    assert engine.requests[-1].prompt_tokens[-1] == 3  # <|fim_middle|>
 
 
 def test_long_prompt_is_trimmed_not_refused(client: TestClient, engine: FakeEngine) -> None:

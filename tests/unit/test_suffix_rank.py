@@ -11,6 +11,7 @@ from fauxpilot.engine.base import SamplingParams
 
 from .fakes import SPECIALS, FakeEngine
 
+RANKED = CompletionOptions(suffix_rank_lines=3)
 PREFIX = "def total(xs):\n    result = 0\n    for x in xs:\n"
 SUFFIX = "\n    return result\n\nprint(total([1, 2]))\n"
 GOOD = "        result += x"
@@ -51,7 +52,7 @@ def test_the_suggestion_that_leads_into_the_suffix_is_kept() -> None:
     engine.queue_output(BAD + "\n")  # the FIM prompt runs first
     engine.queue_output(GOOD + "\n")
     likes(GOOD, engine)
-    assert complete(CompletionService(engine), job()) == [GOOD]
+    assert complete(CompletionService(engine, RANKED), job()) == [GOOD]
 
     fim, left, *scoring = engine.requests
     assert fim.prompt_tokens[0] == SPECIALS["<|fim_prefix|>"]
@@ -69,30 +70,29 @@ def test_the_fim_suggestion_is_kept_when_it_leads_better() -> None:
     engine.queue_output(GOOD + "\n")
     engine.queue_output(BAD + "\n")
     likes(GOOD, engine)
-    assert complete(CompletionService(engine), job()) == [GOOD]
+    assert complete(CompletionService(engine, RANKED), job()) == [GOOD]
 
 
 def test_equal_suggestions_are_not_scored() -> None:
     engine = FakeEngine(context_length=1024)
     engine.queue_output(GOOD + "\n")
     engine.queue_output(GOOD + "\n")
-    assert complete(CompletionService(engine), job()) == [GOOD]
+    assert complete(CompletionService(engine, RANKED), job()) == [GOOD]
     assert len(engine.requests) == 2
     assert not any(request.prompt_logprobs for request in engine.requests)
 
 
-def test_ranking_off_sends_the_fim_prompt_alone() -> None:
+def test_ranking_off_by_default_sends_the_fim_prompt_alone() -> None:
     engine = FakeEngine(context_length=1024)
     engine.queue_output(BAD + "\n")
-    service = CompletionService(engine, CompletionOptions(suffix_rank_lines=0))
-    assert complete(service, job()) == [BAD]
+    assert complete(CompletionService(engine), job()) == [BAD]  # off by default
     assert len(engine.requests) == 1
 
 
 def test_requests_the_ranking_does_not_apply_to_run_fim_alone() -> None:
     for fields in ({"n": 2}, {"echo": True}, {"suffix": "\n  \n"}, {"best_of": 2}):
         engine = FakeEngine(context_length=1024)
-        complete(CompletionService(engine), job(**fields))
+        complete(CompletionService(engine, RANKED), job(**fields))
         assert engine.requests, fields
         fim_prefix = SPECIALS["<|fim_prefix|>"]
         assert all(request.prompt_tokens[0] == fim_prefix for request in engine.requests)
@@ -103,7 +103,7 @@ def test_a_ranked_suggestion_streams_as_one_delta_with_its_finish_reason() -> No
     engine.queue_output(BAD + "\n")
     engine.queue_output(GOOD + "\n")
     likes(GOOD, engine)
-    service = CompletionService(engine)
+    service = CompletionService(engine, RANKED)
     request = job()
 
     async def collect() -> list[ChoiceDelta]:
