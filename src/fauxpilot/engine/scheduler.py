@@ -276,8 +276,8 @@ class Scheduler:
         outputs: list[Output],
     ) -> None:
         assert sequence.slot is not None
-        prompt = sequence.request.prompt_tokens
         request = sequence.request
+        prompt = request.prompt_tokens
         scored_from = request.prompt_logprobs_from - 1 if request.prompt_logprobs else len(prompt)
         size = min(room, len(prompt) - sequence.prompt_pos)
         if request.prompt_logprobs:  # every scored row keeps its logits: few per step
