@@ -140,6 +140,7 @@ def _completion_options(settings: Settings) -> CompletionOptions:
     return CompletionOptions(
         fim_line_in_middle=settings.fim_line_in_middle,
         suffix_rank_lines=settings.suffix_rank_lines,
+        suffix_rank_multiline=settings.suffix_rank_multiline,
         typeahead=settings.typeahead,
         suffix_share=settings.suffix_share,
         context_share=settings.context_share,

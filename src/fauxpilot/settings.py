@@ -65,7 +65,11 @@ class Settings(BaseSettings):
         4096, ge=256, le=131072, description="tokens one request may use (prompt + completion)"
     )
     slots: int = Field(
-        4, ge=1, le=64, description="sequences decoded together, each keeping its KV cache"
+        8,
+        ge=1,
+        le=64,
+        description="sequences decoded together, each keeping its KV cache (a ranked "
+        "one-line suggestion uses two)",
     )
     batch_size: int = Field(
         512, ge=32, le=8192, description="tokens per model step (prompt chunks + decodes)"
@@ -92,11 +96,15 @@ class Settings(BaseSettings):
         False, description="put the typed part of the cursor's line after the FIM middle token"
     )
     suffix_rank_lines: int = Field(
-        0,
+        3,
         ge=0,
         le=1000,
-        description="pick between a FIM and a left-to-right suggestion by how well each leads "
-        "into this many lines after the cursor (0: FIM only; 3 for quality)",
+        description="pick between a FIM and a left-to-right one-line suggestion by how well "
+        "each leads into this many lines after the cursor (0: FIM only)",
+    )
+    suffix_rank_multiline: bool = Field(
+        False,
+        description="rank suggestions without a one-line stop too (slower: both run long)",
     )
     typeahead: bool = Field(
         True, description="serve the rest of the last suggestion when the user types it"

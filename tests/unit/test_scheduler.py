@@ -31,6 +31,7 @@ class FakeDecoder:
         self.decoded_tokens = 0
         self.steps = 0
         self.rows_per_step: list[int] = []
+        self.copies: list[tuple[int, int, int]] = []
         self._rows: list[np.ndarray] = []
 
     def tokens(self, seq_id: int) -> list[int]:
@@ -39,6 +40,11 @@ class FakeDecoder:
 
     def forget(self, seq_id: int, keep: int) -> bool:
         self.forget_range(seq_id, keep, -1)
+        return True
+
+    def copy(self, source: int, target: int, keep: int) -> bool:
+        self.copies.append((source, target, keep))
+        self.positions[target] = {p: t for p, t in self.positions[source].items() if p < keep}
         return True
 
     def forget_range(self, seq_id: int, start: int, end: int) -> None:
@@ -302,3 +308,35 @@ def test_prompt_logprobs_from_an_index_reuse_the_cache_and_equal_full_scoring() 
     assert decoder.decoded_tokens - before == 4
     finish = events["scored"][-1]
     assert isinstance(finish, FinishEvent) and finish.cached_tokens == 19
+
+
+def test_a_request_copies_the_prefix_a_busy_slot_holds() -> None:
+    shared = list(range(1, 41))
+    solo: dict[str, list[object]] = {}
+    alone = Scheduler(FakeDecoder(1, batch_capacity=64), 1, 8)
+    run(alone, [make("solo", [*shared, 7], solo)], solo)
+
+    decoder = FakeDecoder(2, batch_capacity=64)
+    scheduler = Scheduler(decoder, 2, 8)
+    events: dict[str, list[object]] = {}
+    running = make("running", [*shared, 3, 4], events, max_tokens=30)
+    scheduler.submit(running)
+    scheduler.step()  # reads the whole prompt and starts decoding
+    run(scheduler, [make("follow", [*shared, 7], events)], events)
+    assert decoder.copies == [(0, 1, 40)]
+    finish = events["follow"][-1]
+    assert isinstance(finish, FinishEvent) and finish.cached_tokens == 40
+    # the copied cells give the same tokens as reading the prompt afresh
+    assert tokens_of(events["follow"]) == tokens_of(solo["solo"])
+
+
+def test_a_short_shared_start_is_read_again_not_copied() -> None:
+    decoder = FakeDecoder(2, batch_capacity=64)
+    scheduler = Scheduler(decoder, 2, 8)
+    events: dict[str, list[object]] = {}
+    scheduler.submit(make("running", [*range(1, 11), 3, 4], events, max_tokens=30))
+    scheduler.step()
+    run(scheduler, [make("follow", [*range(1, 11), 7], events)], events)
+    assert decoder.copies == []
+    finish = events["follow"][-1]
+    assert isinstance(finish, FinishEvent) and finish.cached_tokens == 0

@@ -55,12 +55,17 @@ def test_the_suggestion_that_leads_into_the_suffix_is_kept() -> None:
     assert complete(CompletionService(engine, RANKED), job()) == [GOOD]
 
     fim, left, *scoring = engine.requests
-    assert fim.prompt_tokens[0] == SPECIALS["<|fim_prefix|>"]
-    assert left.prompt_tokens == engine.tokenizer.tokenize(PREFIX, special=False)
+    fim_prefix = SPECIALS["<|fim_prefix|>"]
+    assert fim.prompt_tokens[0] == fim_prefix
+    # The left-to-right prompt is the FIM prompt's start: it reuses that prompt's cache.
+    assert left.prompt_tokens == [fim_prefix, *engine.tokenizer.tokenize(PREFIX, special=False)]
+    assert fim.prompt_tokens[: len(left.prompt_tokens)] == left.prompt_tokens
+    assert SPECIALS["<|fim_suffix|>"] in left.stop_token_ids
     assert len(scoring) == 2
     for request, candidate in zip(scoring, [BAD, GOOD], strict=True):
         expected = PREFIX + candidate + suffix_window(SUFFIX, 3)
-        assert request.prompt_tokens == engine.tokenizer.tokenize(expected, special=False)
+        tokens = [fim_prefix, *engine.tokenizer.tokenize(expected, special=False)]
+        assert request.prompt_tokens == tokens
         assert request.prompt_logprobs and request.max_tokens == 0
         assert request.prompt_logprobs_from == len(left.prompt_tokens)
 
@@ -82,11 +87,37 @@ def test_equal_suggestions_are_not_scored() -> None:
     assert not any(request.prompt_logprobs for request in engine.requests)
 
 
-def test_ranking_off_by_default_sends_the_fim_prompt_alone() -> None:
+def test_one_line_requests_are_ranked_by_default() -> None:
     engine = FakeEngine(context_length=1024)
     engine.queue_output(BAD + "\n")
-    assert complete(CompletionService(engine), job()) == [BAD]  # off by default
+    engine.queue_output(GOOD + "\n")
+    likes(GOOD, engine)
+    assert complete(CompletionService(engine), job()) == [GOOD]
+    assert len(engine.requests) == 4
+
+
+def test_ranking_turned_off_sends_the_fim_prompt_alone() -> None:
+    engine = FakeEngine(context_length=1024)
+    engine.queue_output(BAD + "\n")
+    off = CompletionOptions(suffix_rank_lines=0)
+    assert complete(CompletionService(engine, off), job()) == [BAD]
     assert len(engine.requests) == 1
+
+
+def test_requests_without_a_one_line_stop_are_ranked_only_when_asked() -> None:
+    multiline = {"stop": ("\ndef",)}
+    engine = FakeEngine(context_length=1024)
+    engine.queue_output(BAD)
+    assert complete(CompletionService(engine), job(**multiline)) == [BAD]
+    assert len(engine.requests) == 1
+
+    engine = FakeEngine(context_length=1024)
+    engine.queue_output(BAD)
+    engine.queue_output(GOOD)
+    likes(GOOD, engine)
+    options = CompletionOptions(suffix_rank_multiline=True)
+    assert complete(CompletionService(engine, options), job(**multiline)) == [GOOD]
+    assert len(engine.requests) == 4
 
 
 def test_requests_the_ranking_does_not_apply_to_run_fim_alone() -> None:
@@ -94,8 +125,8 @@ def test_requests_the_ranking_does_not_apply_to_run_fim_alone() -> None:
         engine = FakeEngine(context_length=1024)
         complete(CompletionService(engine, RANKED), job(**fields))
         assert engine.requests, fields
-        fim_prefix = SPECIALS["<|fim_prefix|>"]
-        assert all(request.prompt_tokens[0] == fim_prefix for request in engine.requests)
+        fim_suffix = SPECIALS["<|fim_suffix|>"]
+        assert all(fim_suffix in request.prompt_tokens for request in engine.requests)
 
 
 def test_a_ranked_suggestion_streams_as_one_delta_with_its_finish_reason() -> None:

@@ -30,6 +30,8 @@ class PreparedPrompt:
     # A FIM prompt's left-to-right alternative (the text before the cursor alone), when the
     # suggestion is picked from both by the code after the cursor (suffix_rank.py).
     left_to_right: PreparedPrompt | None = None
+    # Where `text`'s tokens start: after BOS and any prompt-format tokens before the code.
+    text_start: int = 0
 
 
 @dataclass(frozen=True)
@@ -167,4 +169,23 @@ def build_fim(
         tokens,
         kept_prefix.text + line,
         trimmed=kept_prefix.trimmed or kept_suffix.trimmed,
+    )
+
+
+def left_to_right_part(prompt: PreparedPrompt, fim: FimTokens) -> PreparedPrompt:
+    """A FIM prompt without its suffix section: `<prefix-token> P`, read left to right.
+
+    It starts with the FIM prompt's own tokens, so it finds them in the KV cache that the
+    FIM prompt left behind instead of reading the code before the cursor a second time.
+    The model reads a FIM prefix section as plain code and continues it as such.
+    """
+    tokens = prompt.tokens
+    code_start = tokens.index(fim.prefix) + 1
+    suffix_at = tokens.index(fim.suffix, code_start)
+    middle_at = tokens.index(fim.middle, suffix_at)
+    return PreparedPrompt(
+        tokens[:suffix_at] + tokens[middle_at + 1 :],
+        prompt.text,
+        prompt.trimmed,
+        text_start=code_start,
     )

@@ -17,6 +17,7 @@ from fauxpilot.completion.fim import (
     build_from_tokens,
     build_plain,
     fim_tokens,
+    left_to_right_part,
 )
 from fauxpilot.completion.merge import merge_streams
 from fauxpilot.completion.suffix_rank import pick_by_suffix, suffix_window
@@ -53,10 +54,13 @@ class CompletionService:
     def _stop_token_ids(self) -> frozenset[int]:
         if self._end_tokens is None:
             tokenizer = self._engine.tokenizer
+            family = self._engine.model.family
+            # A FIM token is never part of a suggestion; a model that writes one is done.
+            fim_texts = (family.fim_prefix, family.fim_suffix, family.fim_middle)
             family_ids = {
                 token_id
-                for text in self._engine.model.family.end_tokens
-                if (token_id := tokenizer.special_token_id(text)) is not None
+                for text in (*family.end_tokens, *fim_texts)
+                if text is not None and (token_id := tokenizer.special_token_id(text)) is not None
             }
             self._end_tokens = tokenizer.end_token_ids | family_ids
         return self._end_tokens
@@ -93,7 +97,7 @@ class CompletionService:
                     middle=job.middle,
                 )
                 if self._ranks_by_suffix(job, prompt):
-                    left = build_plain(tokenizer, prompt, context, job.max_tokens, special=False)
+                    left = left_to_right_part(fim_prompt, fim)
                     fim_prompt = dataclasses.replace(fim_prompt, left_to_right=left)
                 prepared.append(fim_prompt)
             else:
@@ -105,6 +109,7 @@ class CompletionService:
         """Whether this FIM prompt's suggestion is picked from a FIM and a left-to-right one."""
         return (
             self._options.suffix_rank_lines > 0
+            and (self._options.suffix_rank_multiline or "\n" in job.stop)
             and bool(prompt)
             and bool((job.suffix or "").strip())
             and not job.context_files
@@ -216,12 +221,26 @@ class CompletionService:
         left = prompt.left_to_right
         assert left is not None
         logprobs = job.logprobs  # ranking runs only where n == best_of == 1
-        fim_choice, left_choice = await asyncio.gather(
-            _collect(self._choice_deltas(job, prompt, index, usage, logprobs, remember=False)),
+        prompt_read = asyncio.Event()
+        fim_task = asyncio.ensure_future(
             _collect(
-                self._choice_deltas(job, left, index, usage, logprobs, remember=False, tag="ltr")
-            ),
+                self._choice_deltas(
+                    job, prompt, index, usage, logprobs, remember=False, on_read=prompt_read.set
+                )
+            )
         )
+        try:
+            # The left-to-right prompt is the start of the FIM prompt: sent once that is
+            # read, it takes the code before the cursor from the FIM slot's cache.
+            await _first_done(prompt_read.wait(), fim_task)
+            if fim_task.done():
+                fim_task.result()  # raises the FIM request's error before another starts
+            left_choice = await _collect(
+                self._choice_deltas(job, left, index, usage, logprobs, remember=False, tag="ltr")
+            )
+            fim_choice = await fim_task
+        finally:
+            fim_task.cancel()
         window = suffix_window(job.suffix or "", self._options.suffix_rank_lines)
         candidates = [fim_choice.text, left_choice.text]
         best = await pick_by_suffix(
@@ -243,6 +262,7 @@ class CompletionService:
         *,
         remember: bool = True,
         tag: str = "",
+        on_read: Callable[[], None] | None = None,
     ) -> AsyncGenerator[ChoiceDelta, None]:
         request = self._generation_request(job, prompt, index, logprobs, tag)
         decoder = ChoiceDecoder(job, index, logprobs is not None)
@@ -253,6 +273,8 @@ class CompletionService:
             async for event in events:
                 if isinstance(event, PromptEvent):
                     usage.cached_tokens += event.cached_tokens
+                    if on_read is not None:
+                        on_read()
                     continue
                 if isinstance(event, FinishEvent):
                     finish_reason = event.reason
@@ -342,6 +364,15 @@ async def _as_one_delta(
     """A choice known only when whole (a ranked suggestion) streams as one delta."""
     choice = await make()
     yield ChoiceDelta(choice.index, choice.text, choice.logprobs, choice.finish_reason)
+
+
+async def _first_done(*waits: Awaitable[object]) -> None:
+    """Wait until one of `waits` is done; the others are cancelled unless they are tasks."""
+    futures = [asyncio.ensure_future(wait) for wait in waits]
+    _, pending = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    for future, wait in zip(futures, waits, strict=True):
+        if future in pending and future is not wait:
+            future.cancel()
 
 
 async def _collect(deltas: AsyncIterator[ChoiceDelta]) -> Choice:

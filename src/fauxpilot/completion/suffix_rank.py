@@ -6,14 +6,19 @@ suggestion ignores the code after the cursor. Both are generated; the one kept i
 that makes the code after the cursor most likely when the model reads on from it:
 P(candidate | before) * P(after | before, candidate), i.e. the candidate the model finds
 likeliest given both sides.
+
+The left-to-right prompt is the FIM prompt cut before its suffix section (`<prefix-token>`
+and the code before the cursor), so every request after the FIM one finds that code in a
+slot's KV cache, or has it copied from the FIM slot, instead of reading it again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import aclosing
 
-from fauxpilot.completion.fim import PreparedPrompt, leading_tokens
+from fauxpilot.completion.fim import PreparedPrompt
 from fauxpilot.engine.base import Engine, GenerationRequest, TokenEvent, common_prefix_length
 
 log = logging.getLogger(__name__)
@@ -35,10 +40,10 @@ def continuation_prompts(
     the last token before the cursor).
     """
     tokenizer = engine.tokenizer
-    lead = leading_tokens(tokenizer)
+    head = left.tokens[: left.text_start]
     limit = engine.model.context_length - 1
     prompts = [
-        (lead + tokenizer.tokenize(left.text + candidate + window, special=False))[:limit]
+        (head + tokenizer.tokenize(left.text + candidate + window, special=False))[:limit]
         for candidate in candidates
     ]
     start = min(common_prefix_length(prompt, left.tokens) for prompt in prompts)
@@ -75,12 +80,14 @@ async def pick_by_suffix(
     if len(set(candidates)) == 1:
         return 0
     prompts, start = continuation_prompts(engine, left, candidates, window)
-    scores = []
-    # One after the other: the second finds the text before the cursor in the first's slot.
-    for number, prompt in enumerate(prompts):
-        scores.append(
-            await continuation_logprob(engine, f"{request_id}-rank{number}", prompt, start)
+    # Side by side: the code before the cursor is cached in the slots that generated the
+    # candidates (or copied from them), so each reads only its candidate and the window.
+    scores = await asyncio.gather(
+        *(
+            continuation_logprob(engine, f"{request_id}-rank{number}", prompt, start)
+            for number, prompt in enumerate(prompts)
         )
+    )
     best = max(range(len(candidates)), key=lambda index: (scores[index], -index))
     log.debug("suffix ranking: scores %s, kept candidate %d", scores, best)
     return best

@@ -85,8 +85,10 @@ class CompletionOptions:
     fim_line_in_middle: bool = False
     # Lines of the suffix a FIM and a left-to-right suggestion are scored against, the one
     # that leads better into them being kept (suffix_rank.py); 0: FIM suggestion only.
-    # Off by default: it doubles the prompt work when the cache misses (BENCHMARKS.md).
-    suffix_rank_lines: int = 0
+    suffix_rank_lines: int = 3
+    # Rank requests without a one-line stop too; off, since two long suggestions are
+    # generated and scored where one would do (BENCHMARKS.md).
+    suffix_rank_multiline: bool = False
     # Serve the rest of the last suggestion when the user types what it predicted.
     typeahead: bool = True
     # Shares of the prompt budget kept for the suffix and for other files' context.

@@ -187,6 +187,15 @@ class LlamaModel:
         llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
         return False
 
+    def copy(self, source: int, target: int, keep: int) -> bool:
+        """Make `target`'s cache the first `keep` positions of `source`'s.
+
+        Each slot has its own KV stream, so llama.cpp copies the whole stream's buffer (at
+        the next decode) and the positions from `keep` on are then dropped again.
+        """
+        llama_cpp.llama_memory_seq_cp(self._memory, source, target, -1, -1)
+        return self.forget(target, keep)
+
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         """Run one step over (token, position, seq_id, wants_logits) entries."""
         batch = self._batch

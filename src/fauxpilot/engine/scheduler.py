@@ -49,6 +49,10 @@ PROMPT_LOGPROBS_CHUNK = 32
 # proportional to its tokens, and each running stream waits for the whole step.
 PREFILL_WHILE_DECODING = 64
 MAX_DRAFT_BACKOFF = 32
+# A slot takes another slot's cached cells when they cover at least this many more prompt
+# tokens than its own: copying a slot's KV buffer costs about as much as reading a few
+# tokens on a CPU, reading 32 costs several times more.
+MIN_COPIED_TOKENS = 32
 
 Emit = Callable[[EngineEvent | BaseException], None]
 
@@ -60,6 +64,8 @@ class Decoder(Protocol):
     context_per_slot: int
 
     def forget(self, seq_id: int, keep: int) -> bool: ...
+
+    def copy(self, source: int, target: int, keep: int) -> bool: ...
 
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None: ...
 
@@ -223,7 +229,8 @@ class Scheduler:
                 f"{self._model.context_per_slot}"
             )
         slot = max(free, key=lambda s: (common_prefix_length(s.tokens, prompt), -s.last_used))
-        keep = min(common_prefix_length(slot.tokens, prompt), len(prompt) - 1)
+        shared = self._take_longer_prefix(slot, prompt)
+        keep = min(shared, len(prompt) - 1)
         if sequence.request.prompt_logprobs:
             # The logits that score token i come from position i - 1: recompute from there.
             keep = min(keep, max(sequence.request.prompt_logprobs_from - 1, 0))
@@ -237,6 +244,27 @@ class Scheduler:
         if sequence.request.prompt_logprobs and sequence.request.prompt_logprobs_from == 0:
             first = prompt[0]
             _deliver(sequence, TokenEvent(first, self._model.piece(first), None, (), True))
+
+    def _take_longer_prefix(self, slot: Slot, prompt: list[int]) -> int:
+        """The prompt tokens `slot` holds, after copying in another slot's longer prefix.
+
+        Any slot, busy ones too, may hold the start of the prompt: a request that follows
+        up on a running one (a FIM prompt and its left-to-right part) then reads only the
+        rest. A busy slot's tokens are all computed at this point of a step.
+        """
+        shared = common_prefix_length(slot.tokens, prompt)
+        others = [other for other in self._slots if other is not slot]
+        if not others:
+            return shared
+        donor = max(others, key=lambda other: common_prefix_length(other.tokens, prompt))
+        longer = common_prefix_length(donor.tokens, prompt)
+        if longer < shared + MIN_COPIED_TOKENS:
+            return shared
+        if not self._model.copy(donor.seq_id, slot.seq_id, longer):
+            slot.tokens = []
+            return 0
+        slot.tokens = donor.tokens[:longer]
+        return longer
 
     def _reap_cancelled(self) -> None:
         for sequence in [s for s in self._active if s.cancelled]:
