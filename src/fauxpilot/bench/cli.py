@@ -33,6 +33,11 @@ def register(commands: Any) -> None:
     bench.add_argument("--keystrokes", type=int, default=BenchConfig.keystrokes)
     bench.add_argument("--editors", type=int, default=BenchConfig.editors)
     bench.add_argument("--max-tokens", type=int, default=BenchConfig.max_tokens)
+    bench.add_argument(
+        "--one-line",
+        action="store_true",
+        help='keystrokes ask for one line (stop ["\\n"]), as Copilot does for inline text',
+    )
     bench.add_argument("--json", type=Path, help="write all figures to this file")
     bench.add_argument(
         "--server-arg",
@@ -44,7 +49,7 @@ def register(commands: Any) -> None:
 
 
 def run_scenarios(url: str, names: list[str], config: BenchConfig) -> dict[str, ScenarioResult]:
-    client = BenchClient(url, model="codegen")
+    client = BenchClient(url, model="codegen", stop=config.stop)
     try:
         return {name: SCENARIOS[name](client, config) for name in names}
     finally:
@@ -67,7 +72,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         log.error("unknown scenarios %s; choose from %s", unknown, ", ".join(SCENARIOS))
         return 2
     config = BenchConfig(
-        keystrokes=args.keystrokes, editors=args.editors, max_tokens=args.max_tokens
+        keystrokes=args.keystrokes,
+        editors=args.editors,
+        max_tokens=args.max_tokens,
+        stop=("\n",) if args.one_line else (),
     )
     if args.url:
         columns = {args.url: {"results": run_scenarios(args.url, names, config)}}

@@ -28,9 +28,12 @@ class StreamTiming:
 
 
 class BenchClient:
-    def __init__(self, url: str, model: str, timeout: float = 600.0) -> None:
+    def __init__(
+        self, url: str, model: str, timeout: float = 600.0, stop: tuple[str, ...] = ()
+    ) -> None:
         self._endpoint = url.rstrip("/") + "/v1/completions"
         self._model = model
+        self._stop = list(stop)
         self._http = httpx.Client(timeout=timeout)
 
     def close(self) -> None:
@@ -44,6 +47,8 @@ class BenchClient:
             "max_tokens": max_tokens,
             "temperature": 0,
         }
+        if self._stop:
+            body["stop"] = self._stop
         started = time.perf_counter()
         response = self._http.post(self._endpoint, json=body)
         elapsed = time.perf_counter() - started

@@ -30,6 +30,7 @@ class BenchConfig:
     editors: int = 4
     editor_keystrokes: int = 12
     max_tokens: int = 24
+    stop: tuple[str, ...] = ()  # of the keystroke requests
     decode_tokens: int = 128
     decode_runs: int = 3
 
