@@ -7,7 +7,7 @@ import asyncio
 from fauxpilot.completion.service import CompletionService
 from fauxpilot.completion.suffix_rank import suffix_window
 from fauxpilot.completion.types import ChoiceDelta, CompletionJob, CompletionOptions, Usage
-from fauxpilot.engine.base import SamplingParams
+from fauxpilot.engine.base import SamplingParams, common_prefix_length
 
 from .fakes import SPECIALS, FakeEngine
 
@@ -67,7 +67,12 @@ def test_the_suggestion_that_leads_into_the_suffix_is_kept() -> None:
         tokens = [fim_prefix, *engine.tokenizer.tokenize(expected, special=False)]
         assert request.prompt_tokens == tokens
         assert request.prompt_logprobs and request.max_tokens == 0
-        assert request.prompt_logprobs_from == len(left.prompt_tokens)
+    # Both candidates start with four spaces: that shared stretch adds the same to both
+    # scores, so scoring starts after it.
+    first, second = (request.prompt_tokens for request in scoring)
+    shared = common_prefix_length(first, second)
+    assert shared == len(left.prompt_tokens) + len("    ")
+    assert all(request.prompt_logprobs_from == shared for request in scoring)
 
 
 def test_the_fim_suggestion_is_kept_when_it_leads_better() -> None:

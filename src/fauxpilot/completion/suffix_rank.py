@@ -35,9 +35,9 @@ def continuation_prompts(
 ) -> tuple[list[list[int]], int]:
     """Token prompts `before + candidate + window` and the index their scores start at.
 
-    Scores start where the prompts first differ from the left-to-right prompt's tokens, so
-    that every candidate is scored on the same stretch of text (a candidate may merge with
-    the last token before the cursor).
+    Scores start where the prompts first differ from each other (never before the end of
+    the left-to-right prompt, where a candidate may merge with the last token before the
+    cursor): the tokens they share add the same to every score, so they need no logits.
     """
     tokenizer = engine.tokenizer
     head = left.tokens[: left.text_start]
@@ -47,7 +47,8 @@ def continuation_prompts(
         for candidate in candidates
     ]
     start = min(common_prefix_length(prompt, left.tokens) for prompt in prompts)
-    return prompts, max(start, 1)
+    shared = min(common_prefix_length(prompts[0], prompt) for prompt in prompts[1:])
+    return prompts, max(start, shared, 1)
 
 
 async def continuation_logprob(

@@ -148,6 +148,7 @@ class LlamaCppEngine:
             self._running.pop(request.request_id, None)
             if not finished:
                 scheduler.cancel(sequence)
+                _log_stopped(request.request_id, sequence, time.perf_counter() - started)
 
     async def abort(self, request_id: str) -> None:
         sequence = self._running.get(request_id)
@@ -163,5 +164,17 @@ def _log_finished(request_id: str, event: FinishEvent, seconds: float) -> None:
         event.cached_tokens,
         event.completion_tokens,
         event.reason,
+        seconds * 1000,
+    )
+
+
+def _log_stopped(request_id: str, sequence: Sequence, seconds: float) -> None:
+    """A request its caller stopped reading (a stop string, a closed connection)."""
+    log.info(
+        "%s: %d prompt tokens (%d cached), %d generated, stopped by the caller, %.0f ms",
+        request_id,
+        len(sequence.request.prompt_tokens),
+        sequence.cached,
+        sequence.generated,
         seconds * 1000,
     )

@@ -193,7 +193,17 @@ class Scheduler:
         entries, outputs = self._build_batch()
         if not entries:
             return
+        started = time.perf_counter()
         self._model.decode(entries)
+        if log.isEnabledFor(logging.DEBUG):
+            sequences = len({seq_id for _, _, seq_id, _ in entries})
+            log.debug(
+                "step: %d rows of %d sequences, %d with logits, %.1f ms",
+                len(entries),
+                sequences,
+                sum(1 for *_, wants in entries if wants),
+                (time.perf_counter() - started) * 1000,
+            )
         for output in outputs:
             if output.sequence.cancelled:
                 continue
