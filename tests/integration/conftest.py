@@ -21,7 +21,7 @@ def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log_path = tmp_path_factory.mktemp("default") / "server.log"
-    # With suffix ranking on: the default model's tests cover both ways of suggesting.
-    server = start_fauxpilot("qwen2.5-coder-0.5b", 2, log_path, ("--suffix-rank-lines", "3"))
+    # Default settings: one-line requests with a suffix are ranked, the others FIM only.
+    server = start_fauxpilot("qwen2.5-coder-0.5b", 2, log_path)
     yield server
     server.stop()

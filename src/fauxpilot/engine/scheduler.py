@@ -27,7 +27,6 @@ from fauxpilot.engine.base import (
     PromptEvent,
     TokenEvent,
     TokenLogprob,
-    common_prefix_length,
 )
 from fauxpilot.engine.drafting import NgramDrafter
 from fauxpilot.engine.sampling import (
@@ -39,6 +38,7 @@ from fauxpilot.engine.sampling import (
     sample,
     top_logprobs,
 )
+from fauxpilot.engine.slots import Slot, SlotMemory, SlotPool
 
 log = logging.getLogger(__name__)
 
@@ -49,37 +49,21 @@ PROMPT_LOGPROBS_CHUNK = 32
 # proportional to its tokens, and each running stream waits for the whole step.
 PREFILL_WHILE_DECODING = 64
 MAX_DRAFT_BACKOFF = 32
-# A slot takes another slot's cached cells when they cover at least this many more prompt
-# tokens than its own: copying a slot's KV buffer costs about as much as reading a few
-# tokens on a CPU, reading 32 costs several times more.
-MIN_COPIED_TOKENS = 32
 
 Emit = Callable[[EngineEvent | BaseException], None]
 
 
-class Decoder(Protocol):
+class Decoder(SlotMemory, Protocol):
     """What the scheduler needs of a model (LlamaModel, or a fake in tests)."""
 
     batch_capacity: int
     context_per_slot: int
-
-    def forget(self, seq_id: int, keep: int) -> bool: ...
-
-    def copy(self, source: int, target: int, keep: int) -> bool: ...
 
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None: ...
 
     def logits(self, batch_index: int) -> Logits: ...
 
     def piece(self, token_id: int) -> bytes: ...
-
-
-@dataclass
-class Slot:
-    seq_id: int
-    tokens: list[int] = field(default_factory=list)  # what this slot's KV cache holds
-    busy: bool = False
-    last_used: float = 0.0
 
 
 @dataclass
@@ -128,7 +112,7 @@ class Scheduler:
         self._model = model
         self._draft_tokens = draft_tokens
         self._prefill_while_decoding = prefill_while_decoding
-        self._slots = [Slot(seq_id) for seq_id in range(slots)]
+        self._slots = SlotPool(model, slots)
         self._max_waiting = max_waiting
         self._inbox: deque[Sequence] = deque()
         self._active: list[Sequence] = []
@@ -159,8 +143,7 @@ class Scheduler:
 
     def counts(self) -> tuple[int, int, int]:
         """(active, waiting, free slots); a snapshot, read without stopping the loop."""
-        free = sum(1 for slot in self._slots if not slot.busy)
-        return len(self._active), len(self._inbox), free
+        return len(self._active), len(self._inbox), len(self._slots.free())
 
     # --- the engine thread ---------------------------------------------------------------
 
@@ -216,7 +199,7 @@ class Scheduler:
     def _admit(self) -> None:
         while True:
             with self._wakeup:
-                free = [slot for slot in self._slots if not slot.busy]
+                free = self._slots.free()
                 if not self._inbox or not free:
                     return
                 sequence = self._inbox.popleft()
@@ -238,43 +221,17 @@ class Scheduler:
                 f"prompt of {len(prompt)} tokens does not fit a slot of "
                 f"{self._model.context_per_slot}"
             )
-        slot = max(free, key=lambda s: (common_prefix_length(s.tokens, prompt), -s.last_used))
-        shared = self._take_longer_prefix(slot, prompt)
-        keep = min(shared, len(prompt) - 1)
+        limit = len(prompt) - 1  # the last prompt token is read again for its logits
         if sequence.request.prompt_logprobs:
             # The logits that score token i come from position i - 1: recompute from there.
-            keep = min(keep, max(sequence.request.prompt_logprobs_from - 1, 0))
-        if not self._model.forget(slot.seq_id, keep):
-            keep = 0
-        slot.tokens = slot.tokens[:keep]
-        slot.busy = True
+            limit = min(limit, max(sequence.request.prompt_logprobs_from - 1, 0))
+        slot, keep = self._slots.take(free, prompt, limit)
         sequence.slot = slot
         sequence.prompt_pos = keep
         sequence.cached = keep
         if sequence.request.prompt_logprobs and sequence.request.prompt_logprobs_from == 0:
             first = prompt[0]
             _deliver(sequence, TokenEvent(first, self._model.piece(first), None, (), True))
-
-    def _take_longer_prefix(self, slot: Slot, prompt: list[int]) -> int:
-        """The prompt tokens `slot` holds, after copying in another slot's longer prefix.
-
-        Any slot, busy ones too, may hold the start of the prompt: a request that follows
-        up on a running one (a FIM prompt and its left-to-right part) then reads only the
-        rest. A busy slot's tokens are all computed at this point of a step.
-        """
-        shared = common_prefix_length(slot.tokens, prompt)
-        others = [other for other in self._slots if other is not slot]
-        if not others:
-            return shared
-        donor = max(others, key=lambda other: common_prefix_length(other.tokens, prompt))
-        longer = common_prefix_length(donor.tokens, prompt)
-        if longer < shared + MIN_COPIED_TOKENS:
-            return shared
-        if not self._model.copy(donor.seq_id, slot.seq_id, longer):
-            slot.tokens = []
-            return 0
-        slot.tokens = donor.tokens[:longer]
-        return longer
 
     def _reap_cancelled(self) -> None:
         for sequence in [s for s in self._active if s.cancelled]:
@@ -429,15 +386,13 @@ class Scheduler:
         if sequence in self._active:
             self._active.remove(sequence)
         if sequence.slot is not None:
-            sequence.slot.busy = False
-            sequence.slot.last_used = time.monotonic()
+            self._slots.release(sequence.slot)
             sequence.slot = None
 
     def _fail_active(self, error: BaseException) -> None:
         for sequence in list(self._active):
             if sequence.slot is not None:
-                self._model.forget(sequence.slot.seq_id, 0)
-                sequence.slot.tokens = []
+                self._slots.clear(sequence.slot)
             _deliver(sequence, error)
             self._release(sequence)
 

@@ -1,0 +1,87 @@
+"""KV slots, and which one a new prompt takes with how much of its cache.
+
+Each slot remembers which tokens its KV cache holds. A new prompt takes the free slot that
+shares the longest prefix with it; when another slot (busy ones too) holds a much longer
+start of the prompt, those cells are copied over instead of computed again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fauxpilot.engine.base import common_prefix_length
+
+# A slot takes another slot's cached cells when they cover at least this many more prompt
+# tokens than its own: copying a slot's KV buffer costs about as much as reading a few
+# tokens on a CPU, reading 32 costs several times more.
+MIN_COPIED_TOKENS = 32
+
+
+class SlotMemory(Protocol):
+    """The KV cache operations slots need (LlamaModel, or a fake in tests)."""
+
+    def forget(self, seq_id: int, keep: int) -> bool: ...
+
+    def copy(self, source: int, target: int, keep: int) -> bool: ...
+
+
+@dataclass
+class Slot:
+    seq_id: int
+    tokens: list[int] = field(default_factory=list)  # what this slot's KV cache holds
+    busy: bool = False
+    last_used: float = 0.0
+
+
+class SlotPool:
+    def __init__(self, memory: SlotMemory, count: int) -> None:
+        self._memory = memory
+        self.slots = [Slot(seq_id) for seq_id in range(count)]
+
+    def free(self) -> list[Slot]:
+        return [slot for slot in self.slots if not slot.busy]
+
+    def take(self, free: list[Slot], prompt: list[int], limit: int) -> tuple[Slot, int]:
+        """The free slot for `prompt`, busy now, and how many prompt tokens it has cached.
+
+        At most `limit` tokens are kept: the cells after them are dropped, to be computed
+        again (their logits are needed).
+        """
+        slot = max(free, key=lambda s: (common_prefix_length(s.tokens, prompt), -s.last_used))
+        keep = min(self._take_longer_prefix(slot, prompt), limit)
+        if not self._memory.forget(slot.seq_id, keep):
+            keep = 0
+        slot.tokens = slot.tokens[:keep]
+        slot.busy = True
+        return slot, keep
+
+    def release(self, slot: Slot) -> None:
+        slot.busy = False
+        slot.last_used = time.monotonic()
+
+    def clear(self, slot: Slot) -> None:
+        self._memory.forget(slot.seq_id, 0)
+        slot.tokens = []
+
+    def _take_longer_prefix(self, slot: Slot, prompt: list[int]) -> int:
+        """The prompt tokens `slot` holds, after copying in another slot's longer prefix.
+
+        Any slot, busy ones too, may hold the start of the prompt: a request that follows
+        up on a running one (a FIM prompt and its left-to-right part) then reads only the
+        rest. A busy slot's tokens are all computed at this point of a step.
+        """
+        shared = common_prefix_length(slot.tokens, prompt)
+        others = [other for other in self.slots if other is not slot]
+        if not others:
+            return shared
+        donor = max(others, key=lambda other: common_prefix_length(other.tokens, prompt))
+        longer = common_prefix_length(donor.tokens, prompt)
+        if longer < shared + MIN_COPIED_TOKENS:
+            return shared
+        if not self._memory.copy(donor.seq_id, slot.seq_id, longer):
+            slot.tokens = []
+            return 0
+        slot.tokens = donor.tokens[:longer]
+        return longer
