@@ -25,7 +25,7 @@ def make_tokenizer(folder: Path, vocab_size: int = 400) -> Any:
 
     trainer = ByteLevelBPETokenizer()
     trainer.train_from_iterator(CORPUS, vocab_size=vocab_size, special_tokens=[END])
-    tokenizer = PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=trainer._tokenizer, bos_token=END, eos_token=END, unk_token=END
     )
     tokenizer.save_pretrained(str(folder))
@@ -43,7 +43,7 @@ def make_tiny_codegen(folder: Path, seed: int = 0) -> tuple[Any, Any]:
         n_head=4, rotary_dim=8, bos_token_id=0, eos_token_id=0, tie_word_embeddings=False,
     )  # fmt: skip
     torch.manual_seed(seed)
-    model = CodeGenForCausalLM(config).eval()
+    model = CodeGenForCausalLM(config).eval()  # type: ignore[no-untyped-call]
     with torch.no_grad():
         model.lm_head.bias.copy_(_ascii_bias(tokenizer))
     model.save_pretrained(str(folder))

@@ -266,11 +266,12 @@ def test_unknown_route_is_a_404_in_openai_shape(client: TestClient) -> None:
 
 def test_typeahead_answers_from_the_last_suggestion(client: TestClient, engine: FakeEngine) -> None:
     engine.queue_output("return a + b\n")
-    body = {"prompt": "def add(a, b):\n    ", "suffix": "\n", "max_tokens": 20, "temperature": 0}
+    prompt = "def add(a, b):\n    "
+    body = {"prompt": prompt, "suffix": "\n", "max_tokens": 20, "temperature": 0}
     first = client.post("/v1/completions", json=body).json()
     assert first["choices"][0]["text"] == "return a + b\n"
     calls = len(engine.requests)
-    body["prompt"] += "ret"
+    body["prompt"] = prompt + "ret"
     second = client.post("/v1/completions", json=body).json()
     assert second["choices"][0]["text"] == "urn a + b\n"
     assert len(engine.requests) == calls  # the model was not run again
