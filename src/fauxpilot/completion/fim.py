@@ -79,16 +79,11 @@ def build_plain(
     prompt: str,
     context_length: int,
     max_tokens: int,
-    *,
-    special: bool = True,
 ) -> PreparedPrompt:
-    """A raw prompt; special-token text in it is honoured (clients may template FIM).
-
-    `special=False` reads such text as plain text (code before a cursor, not a template).
-    """
+    """A raw prompt; special-token text in it is honoured (clients may template FIM)."""
     lead = leading_tokens(tokenizer)
     budget = room_for_prompt(context_length, max_tokens, len(lead))
-    tokens = tokenizer.tokenize(prompt, special=special)
+    tokens = tokenizer.tokenize(prompt, special=True)
     if not lead and not tokens:
         # Nothing to condition on: start a new document, as OpenAI's default prompt does.
         lead = [min(tokenizer.end_token_ids)] if tokenizer.end_token_ids else []
