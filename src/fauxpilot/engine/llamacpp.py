@@ -157,24 +157,26 @@ class LlamaCppEngine:
 
 
 def _log_finished(request_id: str, event: FinishEvent, seconds: float) -> None:
-    log.info(
-        "%s: %d prompt tokens (%d cached), %d generated, %s, %.0f ms",
-        request_id,
-        event.prompt_tokens,
-        event.cached_tokens,
-        event.completion_tokens,
-        event.reason,
-        seconds * 1000,
-    )
+    counts = (event.prompt_tokens, event.cached_tokens, event.completion_tokens)
+    _log_request(request_id, counts, event.reason, seconds)
 
 
 def _log_stopped(request_id: str, sequence: Sequence, seconds: float) -> None:
     """A request its caller stopped reading (a stop string, a closed connection)."""
+    counts = (len(sequence.request.prompt_tokens), sequence.cached, sequence.generated)
+    _log_request(request_id, counts, "stopped by the caller", seconds)
+
+
+def _log_request(
+    request_id: str, counts: tuple[int, int, int], outcome: str, seconds: float
+) -> None:
+    prompt, cached, generated = counts
     log.info(
-        "%s: %d prompt tokens (%d cached), %d generated, stopped by the caller, %.0f ms",
+        "%s: %d prompt tokens (%d cached), %d generated, %s, %.0f ms",
         request_id,
-        len(sequence.request.prompt_tokens),
-        sequence.cached,
-        sequence.generated,
+        prompt,
+        cached,
+        generated,
+        outcome,
         seconds * 1000,
     )

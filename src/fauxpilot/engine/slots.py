@@ -49,8 +49,9 @@ class SlotPool:
         At most `limit` tokens are kept: the cells after them are dropped, to be computed
         again (their logits are needed).
         """
-        slot = max(free, key=lambda s: (common_prefix_length(s.tokens, prompt), -s.last_used))
-        keep = min(self._take_longer_prefix(slot, prompt), limit)
+        cached = {slot.seq_id: common_prefix_length(slot.tokens, prompt) for slot in self.slots}
+        slot = max(free, key=lambda s: (cached[s.seq_id], -s.last_used))
+        keep = min(self._take_longer_prefix(slot, cached), limit)
         if not self._memory.forget(slot.seq_id, keep):
             keep = 0
         slot.tokens = slot.tokens[:keep]
@@ -65,19 +66,20 @@ class SlotPool:
         self._memory.forget(slot.seq_id, 0)
         slot.tokens = []
 
-    def _take_longer_prefix(self, slot: Slot, prompt: list[int]) -> int:
+    def _take_longer_prefix(self, slot: Slot, cached: dict[int, int]) -> int:
         """The prompt tokens `slot` holds, after copying in another slot's longer prefix.
 
-        Any slot, busy ones too, may hold the start of the prompt: a request that follows
-        up on a running one (a FIM prompt and its left-to-right part) then reads only the
-        rest. A busy slot's tokens are all computed at this point of a step.
+        `cached` is how many prompt tokens each slot holds. Any slot, busy ones too, may
+        hold the start of the prompt: a request that follows up on a running one (a FIM
+        prompt and its left-to-right part) then reads only the rest. A busy slot's tokens
+        are all computed at this point of a step.
         """
-        shared = common_prefix_length(slot.tokens, prompt)
+        shared = cached[slot.seq_id]
         others = [other for other in self.slots if other is not slot]
         if not others:
             return shared
-        donor = max(others, key=lambda other: common_prefix_length(other.tokens, prompt))
-        longer = common_prefix_length(donor.tokens, prompt)
+        donor = max(others, key=lambda other: cached[other.seq_id])
+        longer = cached[donor.seq_id]
         if longer < shared + MIN_COPIED_TOKENS:
             return shared
         if not self._memory.copy(donor.seq_id, slot.seq_id, longer):
