@@ -2,9 +2,13 @@
 # Creates the virtual environment .venv in the repository root and installs FauxPilot in it.
 #   scripts/setup.sh          the server
 #   scripts/setup.sh --test   the server, the test tools, and the models the tests use
-# llama-cpp-python has no prebuilt wheel for most machines: pip compiles it from source the
-# first time (about 5 minutes on an idle 2-core machine, up to 16 on a busy one); pip caches
-# the wheel, so later runs take seconds.
+# llama-cpp-python has no prebuilt wheel for most machines: set-up compiles llama.cpp the first
+# time (about 5 minutes on an idle 2-core machine, up to 16 on a busy one) and keeps the wheel
+# per CPU under FAUXPILOT_HOME/wheels, so later runs take seconds. It then proves the build with
+# a real decode of the tiny model in a child process; a build that crashes on this CPU (a VM
+# that reports AMX without enabling it) is replaced by the next one: no-amx, then portable.
+#   FAUXPILOT_LLAMA_BUILD=native|no-amx|portable   force one build
+#   CMAKE_ARGS="..."                                 or compile with flags of your own
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,15 +36,18 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 
-if ! .venv/bin/python -c 'import llama_cpp' >/dev/null 2>&1; then
-  echo "installing llama-cpp-python: compiling llama.cpp takes 5-16 minutes the first time"
-fi
+# The llama.cpp build first (stdlib only), so that installing FauxPilot finds it in place.
+PYTHONPATH=src .venv/bin/python -m fauxpilot.native.llama_setup --venv .venv
 if $with_tests; then
   .venv/bin/python -m pip install --quiet -e ".[test]"
-  # The tests serve the tiny model and the default model; fetch and verify both now.
-  .venv/bin/fauxpilot models pull smollm2-135m
-  .venv/bin/fauxpilot models pull qwen2.5-coder-0.5b
 else
   .venv/bin/python -m pip install --quiet -e .
+fi
+# A few tokens from the tiny model prove the build (and pick another if it crashes here).
+tiny_model=$(.venv/bin/fauxpilot models pull smollm2-135m)
+.venv/bin/python -m fauxpilot.native.llama_setup --venv .venv --probe-model "$tiny_model"
+if $with_tests; then
+  # The tests also serve the default model; fetch and verify it now.
+  .venv/bin/fauxpilot models pull qwen2.5-coder-0.5b >/dev/null
 fi
 echo "FauxPilot is installed in .venv"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import platform
 import shutil
 import subprocess
@@ -29,18 +28,15 @@ from fauxpilot.cli_settings import settings_from
 from fauxpilot.config_file import read_config, write_config
 from fauxpilot.models.catalog import find_entry
 from fauxpilot.models.store import ModelFileError, ModelStore
+from fauxpilot.native.builds import build_named
+from fauxpilot.native.cpu import read_cpu
+from fauxpilot.native.wheels import build_wheel
 
 log = logging.getLogger(__name__)
 
 BUNDLE_DIR = "fauxpilot-bundle"
 MANIFEST = "MANIFEST.json"
 LLAMA_PACKAGE = "llama-cpp-python"
-# A llama.cpp build that runs on any x86-64 CPU with AVX2 (Intel Haswell, AMD Excavator and
-# newer), whichever CPU compiled it: no -march=native.
-PORTABLE_CMAKE_ARGS = (
-    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF"
-)
-
 INSTALL_SH = """#!/bin/sh
 # Installs FauxPilot from this bundle without network: sh install.sh [TARGET_DIR]
 set -eu
@@ -66,16 +62,11 @@ def project_root() -> Path:
     return root
 
 
-def build_portable_llama_wheel(out_dir: Path) -> Path:
-    """Compile llama-cpp-python without -march=native (5-16 minutes on 2 cores)."""
+def build_portable_llama_wheel() -> Path:
+    """llama-cpp-python without -march=native (compiled once, 5-16 minutes on 2 cores)."""
+    cpu = read_cpu()
     version = metadata.version(LLAMA_PACKAGE)
-    env = {**os.environ, "CMAKE_ARGS": PORTABLE_CMAKE_ARGS, "FORCE_CMAKE": "1"}
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
-               "--no-binary", LLAMA_PACKAGE, "--wheel-dir", str(out_dir),
-               f"{LLAMA_PACKAGE}=={version}"]  # fmt: skip
-    log.info("compiling a portable %s %s wheel", LLAMA_PACKAGE, version)
-    _run(command, env)
-    return _one_wheel(out_dir, "llama_cpp_python")
+    return build_wheel(Path(sys.executable), version, cpu, build_named("portable", cpu))
 
 
 def collect_wheels(wheel_dir: Path, llama_wheel: Path | None) -> list[str]:
@@ -157,13 +148,6 @@ def place_models(unpacked: Path, target: Path) -> Path:
     return config_path
 
 
-def _one_wheel(folder: Path, prefix: str) -> Path:
-    wheels = sorted(folder.glob(f"{prefix}-*.whl"))
-    if not wheels:
-        raise BundleError(f"no {prefix} wheel in {folder}")
-    return wheels[-1]
-
-
 def _run(command: list[str], env: dict[str, str] | None = None) -> None:
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -174,7 +158,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     store = ModelStore(settings_from(args).home)
     llama_wheel = args.llama_wheel
     if args.portable and llama_wheel is None:
-        llama_wheel = build_portable_llama_wheel(Path(tempfile.mkdtemp(prefix="fauxpilot-llama-")))
+        llama_wheel = build_portable_llama_wheel()
     manifest = create_bundle(args.out, args.models or [], store, llama_wheel, args.bundle_config)
     size = args.out.stat().st_size
     sys.stdout.write(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import signal
 import sys
@@ -13,9 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fauxpilot import bundle, setup_wizard
+from fauxpilot import bundle, doctor, setup_wizard
 from fauxpilot import cli_models as models_cli
-from fauxpilot.addresses import is_loopback
+from fauxpilot.addresses import InsecureExposureError, check_exposure
 from fauxpilot.api.config import ApiConfig
 from fauxpilot.bench import cli as bench_cli
 from fauxpilot.cli_settings import add_settings_flags, settings_from
@@ -33,6 +34,7 @@ from fauxpilot.models.imported import ModelImportError
 from fauxpilot.models.pull import PullError
 from fauxpilot.models.resolve import ResolvedModel, resolve_model
 from fauxpilot.models.store import ModelFileError, ModelStore
+from fauxpilot.native.startup_check import EngineCrashError, ensure_engine_runs
 from fauxpilot.settings import ConfigError, Settings
 
 log = logging.getLogger("fauxpilot")
@@ -94,14 +96,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from fauxpilot.api import create_app
 
+    faulthandler.enable()  # a native crash still leaves a Python traceback in the log
     settings = settings_from(args)
     api_config = _api_config(settings)
-    _check_exposure(settings.host, api_config, settings.insecure)
+    check_exposure(settings.host, api_config.api_keys, settings.insecure)
     model = resolve_model(
         settings.model, ModelStore(settings.home), pull_missing=not settings.offline
     )
     engine = build_engine(settings, model)
-    app = create_app(engine, model.name, _completion_options(settings), config=api_config)
+    if isinstance(engine, LlamaCppEngine):
+        ensure_engine_runs(model.path, settings.home, settings.threads)
+    failures: list[BaseException] = []
+
+    def stop_serving(error: BaseException) -> None:
+        failures.append(error)
+        server.should_exit = True
+
+    app = create_app(
+        engine,
+        model.name,
+        _completion_options(settings),
+        config=api_config,
+        on_start_failure=stop_serving,
+    )
     log.info(
         "FauxPilot will listen on http://%s:%d (API keys: %s)",
         settings.host,
@@ -111,19 +128,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler
     # it found: with this one, a graceful stop ends the process with status 0.
     signal.signal(signal.SIGTERM, _stopped_gracefully)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # keep our handlers: JSON lines and request ids apply to uvicorn too
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,  # keep our handlers: JSON lines and request ids apply to uvicorn
+            log_level=settings.log_level,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        )
     )
+    server.run()
+    if failures:
+        log.error("the model could not be started, so the server stopped: %s", failures[0])
+        return 3
     return 0
-
-
-class InsecureExposureError(ValueError):
-    pass
 
 
 def _api_config(settings: Settings) -> ApiConfig:
@@ -150,16 +169,6 @@ def _completion_options(settings: Settings) -> CompletionOptions:
     )
 
 
-def _check_exposure(host: str, config: ApiConfig, insecure: bool) -> None:
-    """Refuse to serve private code to the network without keys, unless told to."""
-    if config.api_keys or insecure or is_loopback(host):
-        return
-    raise InsecureExposureError(
-        f"refusing to listen on {host} without an API key: anyone on the network could use "
-        "the server. Give --api-key KEY (or --api-key-file FILE), or --insecure to allow it."
-    )
-
-
 def _stopped_gracefully(signum: int, frame: object) -> None:
     log.info("stopped by signal %d", signum)
 
@@ -169,6 +178,8 @@ def cmd_complete(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"slots": 1})
     model = resolve_model(settings.model, ModelStore(settings.home))
     engine = build_engine(settings, model)
+    if isinstance(engine, LlamaCppEngine):
+        ensure_engine_runs(model.path, settings.home, settings.threads)
     engine.start()
     try:
         job = CompletionJob(
@@ -206,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     models_cli.register(commands)
     setup_wizard.register(commands)
+    doctor.register(commands)
     bundle.register(commands)
     bench_cli.register(commands)
     eval_cli.register(commands)
@@ -230,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ModelImportError,
         bundle.BundleError,
         ConversionError,
+        EngineCrashError,
     ) as error:
         log.error("%s", error)
         return 2

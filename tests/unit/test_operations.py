@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
+from fauxpilot.addresses import InsecureExposureError, check_exposure
 from fauxpilot.api import create_app
 from fauxpilot.api.admission import Admission
 from fauxpilot.api.config import ApiConfig
-from fauxpilot.cli import InsecureExposureError, _check_exposure, build_parser
+from fauxpilot.cli import build_parser
 from fauxpilot.cli_settings import settings_from
 from fauxpilot.completion.types import CompletionOptions
 from fauxpilot.logs import JsonFormatter, RequestIdFilter, request_id_var
@@ -225,11 +227,11 @@ def test_json_log_lines_carry_the_request_id() -> None:
 
 def test_serving_the_network_without_keys_is_refused_unless_insecure() -> None:
     with pytest.raises(InsecureExposureError, match="--api-key"):
-        _check_exposure("0.0.0.0", ApiConfig(), insecure=False)
-    _check_exposure("0.0.0.0", ApiConfig(), insecure=True)
-    _check_exposure("0.0.0.0", ApiConfig(api_keys=(KEY,)), insecure=False)
+        check_exposure("0.0.0.0", ApiConfig().api_keys, insecure=False)
+    check_exposure("0.0.0.0", ApiConfig().api_keys, insecure=True)
+    check_exposure("0.0.0.0", ApiConfig(api_keys=(KEY,)).api_keys, insecure=False)
     for loopback in ("127.0.0.1", "::1", "localhost"):
-        _check_exposure(loopback, ApiConfig(), insecure=False)
+        check_exposure(loopback, ApiConfig().api_keys, insecure=False)
 
 
 def test_cli_flags_take_repeated_keys_a_key_file_and_a_bare_insecure(tmp_path: Path) -> None:
@@ -251,3 +253,18 @@ def test_short_keys_and_missing_key_files_are_configuration_errors() -> None:
     args = build_parser().parse_args(["serve", "--api-key-file", "/nonexistent/keys"])
     with pytest.raises(ConfigError, match="cannot read"):
         settings_from(args).api_keys()
+
+
+class FailingEngine(FakeEngine):
+    def start(self) -> None:
+        raise RuntimeError("the first test decode failed: status 1")
+
+
+def test_a_model_that_fails_to_start_reports_failed_and_tells_the_server() -> None:
+    failures: list[BaseException] = []
+    app = create_app(FailingEngine(), "fake-model", on_start_failure=failures.append)
+    with TestClient(app):
+        deadline = time.monotonic() + 5
+        while not failures and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [str(error) for error in failures] == ["the first test decode failed: status 1"]

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -68,8 +68,13 @@ def create_app(
     *,
     config: ApiConfig | None = None,
     load_in_background: bool = True,
+    on_start_failure: Callable[[BaseException], None] | None = None,
 ) -> FastAPI:
-    """The HTTP app around an engine; the lifespan loads the model and closes it."""
+    """The HTTP app around an engine; the lifespan loads the model and closes it.
+
+    A model that fails to load (or to decode its first token) leaves `/health` at `failed`,
+    and `on_start_failure`, when given, is told why (the server then stops itself).
+    """
     config = config or ApiConfig()
     metrics = Metrics()
     metrics.watch_engine(engine)
@@ -77,7 +82,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loading = asyncio.create_task(asyncio.to_thread(_start_engine, engine))
+        loading = asyncio.create_task(asyncio.to_thread(_start_engine, engine, on_start_failure))
         if not load_in_background:
             await loading
         try:
@@ -107,8 +112,10 @@ def create_app(
     return app
 
 
-def _start_engine(engine: Engine) -> None:
+def _start_engine(engine: Engine, on_failure: Callable[[BaseException], None] | None) -> None:
     try:
         engine.start()
-    except Exception:
+    except Exception as error:
         log.exception("loading the model failed")
+        if on_failure is not None:
+            on_failure(error)

@@ -55,6 +55,12 @@ class LlamaCppEngine:
         except Exception as error:
             self._status, self._detail = "failed", str(error)
             raise
+        try:
+            llama.warm_up()  # /health says ok only once a token has been computed
+        except Exception as error:
+            llama.close()
+            self._status, self._detail = "failed", f"the first test decode failed: {error}"
+            raise
         self._llama = llama
         family = self._family or detect_family(llama.vocab.special_token_id)
         context = min(self._options.context_per_slot, llama.trained_context)

@@ -210,6 +210,16 @@ class LlamaModel:
         if status != 0:
             raise EngineError(f"llama_decode failed with status {status}")
 
+    def warm_up(self) -> None:
+        """Decode a short prompt in slot 0 and drop it: proves the build computes here."""
+        text = "def add(a, b):\n    return a + b\n\n\nprint(add(2, 3))\n"
+        tokens = self.vocab.tokenize(text, special=False)[: self.batch_capacity]
+        last = len(tokens) - 1
+        self.decode([(token, index, 0, index == last) for index, token in enumerate(tokens)])
+        if not np.isfinite(self.logits(last)).all():
+            raise EngineError("the first test decode gave non-finite logits")
+        self.forget(0, 0)
+
     def logits(self, batch_index: int) -> Logits:
         pointer = llama_cpp.llama_get_logits_ith(self._ctx, batch_index)
         return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
