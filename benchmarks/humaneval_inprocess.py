@@ -15,7 +15,8 @@ import sys
 from llama_cpp import Llama
 
 from fauxpilot.evaluation.client import HUMANEVAL_STOPS, truncate_at_stops
-from fauxpilot.evaluation.sandbox import Limits, Sandbox
+from fauxpilot.evaluation.sandbox import Sandbox
+from fauxpilot.evaluation.sandbox_limits import Limits
 from fauxpilot.evaluation.tasks import load_humaneval, program_for
 
 log = logging.getLogger("humaneval-inprocess")

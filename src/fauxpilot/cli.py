@@ -21,7 +21,7 @@ from fauxpilot.api.config import ApiConfig
 from fauxpilot.bench import cli as bench_cli
 from fauxpilot.cli_settings import add_settings_flags, settings_from
 from fauxpilot.completion.service import CompletionService
-from fauxpilot.completion.types import CompletionJob, CompletionOptions
+from fauxpilot.completion.types import CompletionJob, CompletionOptions, StopOptions
 from fauxpilot.engine.base import Engine, SamplingParams
 from fauxpilot.engine.llamacpp import LlamaCppEngine
 from fauxpilot.engine.llamacpp_model import LoadOptions
@@ -158,6 +158,7 @@ def _api_config(settings: Settings) -> ApiConfig:
 def _completion_options(settings: Settings) -> CompletionOptions:
     return CompletionOptions(
         fim_line_in_middle=settings.fim_line_in_middle,
+        fim_empty_suffix=settings.fim_empty_suffix,
         suffix_rank_lines=settings.suffix_rank_lines,
         suffix_rank_multiline=settings.suffix_rank_multiline,
         typeahead=settings.typeahead,
@@ -166,6 +167,11 @@ def _completion_options(settings: Settings) -> CompletionOptions:
         max_tokens_limit=settings.max_tokens_limit,
         max_prompt_tokens=settings.max_prompt_tokens,
         log_content=settings.log_content,
+        stops=StopOptions(
+            dedent_stop=settings.dedent_stop,
+            suffix_repeat_stop=settings.suffix_repeat_stop,
+            language_stop_words=settings.language_stop_words,
+        ),
     )
 
 

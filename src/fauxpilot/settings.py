@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     fim_line_in_middle: bool = Field(
         False, description="put the typed part of the cursor's line after the FIM middle token"
     )
+    fim_empty_suffix: bool = Field(
+        False, description='give a request with suffix "" the FIM layout (empty suffix section)'
+    )
     suffix_rank_lines: int = Field(
         3,
         ge=0,
@@ -108,6 +111,15 @@ class Settings(BaseSettings):
     )
     typeahead: bool = Field(
         True, description="serve the rest of the last suggestion when the user types it"
+    )
+    dedent_stop: bool = Field(
+        True, description="end a suggestion before a line indented less than its block"
+    )
+    suffix_repeat_stop: bool = Field(
+        True, description="end a suggestion where it writes the suffix's first line again"
+    )
+    language_stop_words: bool = Field(
+        True, description="end a multi-line suggestion at the next top-level definition"
     )
     suffix_share: float = Field(
         0.25, ge=0.0, le=0.9, description="share of a long prompt's budget kept for the suffix"
@@ -152,6 +164,16 @@ class Settings(BaseSettings):
     log_content: bool = Field(
         False, description="log prompts and completions (off: code never reaches the logs)"
     )
+
+    @model_validator(mode="after")
+    def _slots_fit_the_batch(self) -> Settings:
+        if self.slots > self.batch_size:
+            raise ValueError(
+                f"--slots {self.slots} is more than --batch-size {self.batch_size}: every "
+                "step decodes a token for each slot, so the batch must hold them all. Lower "
+                "--slots or raise --batch-size."
+            )
+        return self
 
     def api_keys(self) -> tuple[str, ...]:
         keys = list(self.api_key)

@@ -35,16 +35,17 @@ from fauxpilot.evaluation.results import TaskResult, load_results
 from fauxpilot.evaluation.runner import RunConfig, RunOutcome, group_by_problem, run_evaluation
 from fauxpilot.evaluation.sandbox import (
     Isolation,
-    Limits,
     Sandbox,
     candidate_isolations,
     detect_isolation,
 )
+from fauxpilot.evaluation.sandbox_limits import Limits
 from fauxpilot.evaluation.tasks import (
     Task,
     as_editor_sends,
     load_humaneval,
     load_infilling,
+    move_cursor,
     program_for,
 )
 
@@ -321,6 +322,8 @@ def test_the_moved_newline_keeps_a_real_task_s_canonical_program_passing(
 
 def test_only_the_single_line_set_stops_at_a_newline_by_default() -> None:
     assert default_infilling_stops("HumanEval-SingleLineInfilling") == ("\n",)
+    assert default_infilling_stops("HumanEval-SingleLineInfilling", "mid-line") == ("\n",)
+    assert default_infilling_stops("HumanEval-SingleLineInfilling", "line-end") == ()
     assert default_infilling_stops("HumanEval-MultiLineInfilling") == ()
     assert default_infilling_stops("HumanEval-RandomSpanInfillingLight") == ()
 
@@ -539,3 +542,37 @@ def test_typing_replay_sends_the_prompt_short_of_its_last_characters() -> None:
         "def f():\n    ret",
     ]
     assert [body["max_tokens"] for body in sent] == [1, 1, 1, 300]
+
+
+def test_each_cursor_position_keeps_the_program_and_moves_the_hole(
+    sandbox: Sandbox, infilling_task: Task
+) -> None:
+    task = Task(
+        "t", "def f(x):\n    if x:\n", "T", "f", "        return 1\n", suffix="    return 0\n"
+    )
+    end = move_cursor(task, "line-end")
+    assert end.prompt == "def f(x):\n    if x:" and end.canonical_solution == "\n        return 1\n"
+    indent = move_cursor(task, "after-indent")
+    assert indent.prompt.endswith("if x:\n        ") and indent.canonical_solution == "return 1\n"
+    middle = move_cursor(task, "mid-line")
+    assert middle.prompt.endswith("        retu") and middle.canonical_solution == "rn 1\n"
+    assert move_cursor(task, "line-start") == task
+    for position in ("line-end", "after-indent", "mid-line"):
+        for original in (task, infilling_task):
+            moved = move_cursor(original, position)
+            assert moved.prompt + moved.canonical_solution == (
+                original.prompt + original.canonical_solution
+            )
+        real = move_cursor(as_editor_sends(infilling_task), position)
+        assert sandbox.run(program_for(real, real.canonical_solution)).passed
+
+
+def test_the_raw_fim_baseline_sends_the_models_own_prompt_and_no_suffix() -> None:
+    infill = Task("t", "def f():\n", "T", "f", "C", suffix="    return x\n")
+    tokens = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
+    body = request_body(infill, RequestSettings(raw_fim=tokens))
+    assert body["prompt"] == "<|fim_prefix|>def f():\n<|fim_suffix|>    return x\n<|fim_middle|>"
+    assert "suffix" not in body
+    humaneval = add_task(0)
+    assert "suffix" not in request_body(humaneval, RequestSettings())
+    assert request_body(humaneval, RequestSettings(empty_suffix=True))["suffix"] == ""

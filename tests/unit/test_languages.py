@@ -18,7 +18,7 @@ def job(prompt: str, stop: tuple[str, ...], language: str | None) -> CompletionJ
 def test_multi_line_python_fim_ends_at_the_next_definition() -> None:
     rules = stop_rules(job("def f():\n    x", (), "python"))
     assert StopRule("\ndef ", keep=1) in rules
-    assert DedentRule(4) in rules
+    assert DedentRule("    x") in rules
     single_line = stop_rules(job("def f():\n    x", ("\n",), "python"))
     assert StopRule("\ndef ", keep=1) not in single_line
 

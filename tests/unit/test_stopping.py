@@ -3,7 +3,7 @@ from fauxpilot.completion.stopping import (
     DedentRule,
     StopAssembler,
     StopRule,
-    cursor_block_indent,
+    cursor_line,
     stop_rules,
     suffix_repeat_rule,
 )
@@ -98,7 +98,7 @@ def test_suffix_rule_needs_the_whole_line() -> None:
 
 
 def test_dedent_rule_stops_before_a_line_leaving_the_block() -> None:
-    assembler: StopAssembler[int] = StopAssembler([DedentRule(4)])
+    assembler: StopAssembler[int] = StopAssembler([DedentRule("    ")])
     pieces = ["x = 1\n", "    y = 2\n", "\n", "        z = 3\n", "  ", "  w\n", "def", " g():\n"]
     out = "".join(p.text for piece in pieces for p in assembler.push(piece, 0))
     assert assembler.stopped
@@ -106,7 +106,7 @@ def test_dedent_rule_stops_before_a_line_leaving_the_block() -> None:
 
 
 def test_dedent_rule_waits_for_the_first_character_of_a_line() -> None:
-    assembler: StopAssembler[int] = StopAssembler([DedentRule(8)])
+    assembler: StopAssembler[int] = StopAssembler([DedentRule(" " * 8)])
     emitted = [p.text for p in assembler.push("a\n  ", 0)]
     assert emitted == []  # "  " could still become a dedented line
     assert "".join(p.text for p in assembler.push("      b", 1)) == "a\n        b"
@@ -117,9 +117,35 @@ def test_editor_stops_come_with_a_suffix() -> None:
     def job(prompt: str, suffix: str | None) -> CompletionJob:
         return CompletionJob("r", [prompt], 16, suffix=suffix, stop=("\n\n\n",))
 
-    assert cursor_block_indent("def f():\n    ret") == 4
-    assert cursor_block_indent("def f():\n") is None
+    assert cursor_line("def f():\n    ret") == "    ret"
+    assert cursor_line("def f():\n") == ""
     assert len(stop_rules(job("def f():\n    ret", None))) == 1
     rules = stop_rules(job("def f():\n    ret", "\nprint(f())\n"))
     assert StopRule("\nprint(f())\n", keep=1) in rules
-    assert DedentRule(4) in rules
+    assert DedentRule("    ret") in rules
+
+
+def dedent_cut(typed: str, pieces: list[str]) -> str:
+    """What a suggestion made of `pieces` keeps, once it has finished."""
+    assembler: StopAssembler[int] = StopAssembler([DedentRule(typed)])
+    kept = [p.text for piece in pieces for p in assembler.push(piece, 0)]
+    return "".join(kept + [p.text for p in assembler.flush()])
+
+
+def test_after_a_finished_line_the_next_line_may_close_the_block() -> None:
+    """The cursor ends `return b`: `else:` is the suggestion, not a reason to stop."""
+    typed = "            return b"
+    pieces = ["\n", "        else", ":\n", "            return a\n", "    return x\n"]
+    assert dedent_cut(typed, pieces) == "\n        else:\n            return a\n"
+    # The first line is never cut, however far it dedents; the ones after it are.
+    assert dedent_cut(typed, ["\n    return count\n", "print()"]) == "\n    return count\n"
+
+
+def test_a_suggestion_that_goes_on_with_the_cursors_line_stays_in_its_block() -> None:
+    assert dedent_cut("    x = foo(", ["a, b)\n", "def g():\n"]) == "a, b)\n"
+    assert dedent_cut("    x = foo(", ["a, b)\n", "    y = 1\n"]) == "a, b)\n    y = 1\n"
+
+
+def test_at_a_line_start_the_first_line_written_sets_the_block() -> None:
+    assert dedent_cut("", ["    a = 1\n", "    b = 2\n", "c = 3\n"]) == "    a = 1\n    b = 2\n"
+    assert dedent_cut("", ["\n", "\n", "    a = 1\n", "b\n"]) == "\n\n    a = 1\n"

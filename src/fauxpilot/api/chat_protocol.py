@@ -6,7 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fauxpilot.api.protocol import MAX_CHOICES, MAX_STOP_LENGTH, MAX_STOPS, StreamOptions
+from fauxpilot.api.protocol import (
+    MAX_CHOICES,
+    MAX_STOP_LENGTH,
+    MAX_STOPS,
+    ClientRequest,
+    StreamOptions,
+)
 
 DEFAULT_CHAT_MAX_TOKENS = 512
 
@@ -28,7 +34,7 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(ClientRequest):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     model: str | None = None

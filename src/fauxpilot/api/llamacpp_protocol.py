@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fauxpilot.api.protocol import MAX_STOP_LENGTH, MAX_STOPS
+from fauxpilot.api.protocol import MAX_STOP_LENGTH, MAX_STOPS, ClientRequest
 
 
 class ExtraChunk(BaseModel):
@@ -14,7 +14,7 @@ class ExtraChunk(BaseModel):
     filename: str = ""
 
 
-class LlamaCppRequest(BaseModel):
+class LlamaCppRequest(ClientRequest):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     prompt: str = ""

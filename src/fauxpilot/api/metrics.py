@@ -135,8 +135,18 @@ class MetricsMiddleware:
             await self.app(scope, receive, recording_send)
         finally:
             route = _route_template(scope)
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.requests.labels(route, _method_label(scope), str(status)).inc()
             self.metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
+
+
+# The methods HTTP defines; uvicorn accepts any token as a method, and each new label value
+# would add a series for good, unauthenticated.
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _method_label(scope: Scope) -> str:
+    method = str(scope.get("method", ""))
+    return method if method in _KNOWN_METHODS else "other"
 
 
 def _route_template(scope: Scope) -> str:

@@ -5,6 +5,7 @@ Unknown fields are accepted and ignored: editors send `nwo`, `extra`, `feature_f
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
@@ -13,6 +14,41 @@ MAX_CHOICES = 128
 MAX_STOPS = 16
 MAX_STOP_LENGTH = 512
 TokenId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+_TOKEN_ID = re.compile(r"[0-9]{1,10}")
+
+
+def lone_surrogate_path(value: Any, path: str = "") -> str | None:
+    """Where in a decoded JSON value a string holds a lone surrogate (JSON allows
+    `"\\ud800"`; no tokenizer can encode it), or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+        return None
+    items: Any = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found = lone_surrogate_path(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+class ClientRequest(BaseModel):
+    """A request body from a client: text in it must be encodable."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, data: Any) -> Any:
+        if (where := lone_surrogate_path(data)) is not None:
+            raise ValueError(f"{where} holds a lone UTF-16 surrogate, which is not text")
+        return data
 
 
 class StreamOptions(BaseModel):
@@ -50,7 +86,7 @@ class Segments(BaseModel):
         ]
 
 
-class CompletionRequest(BaseModel):
+class CompletionRequest(ClientRequest):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     model: str | None = None
@@ -102,7 +138,7 @@ class CompletionRequest(BaseModel):
     @classmethod
     def _logit_bias_keys(cls, value: dict[str, float] | None) -> dict[str, float] | None:
         for key in value or {}:
-            if not key.strip().isdigit():
+            if not _TOKEN_ID.fullmatch(key.strip()):
                 raise ValueError(f"logit_bias keys must be token ids, got {key!r}")
         return value
 

@@ -6,15 +6,22 @@ import dataclasses
 
 from fauxpilot.completion.detok import Utf8Stream, piece_text
 from fauxpilot.completion.stopping import Piece, StopAssembler, stop_rules
-from fauxpilot.completion.types import ChoiceDelta, CompletionJob, LogprobEntry
+from fauxpilot.completion.types import ChoiceDelta, CompletionJob, LogprobEntry, StopOptions
 from fauxpilot.engine.base import TokenEvent
 
 
 class ChoiceDecoder:
     """Per-choice state: bytes -> text, stop strings, logprob entries with offsets."""
 
-    def __init__(self, job: CompletionJob, index: int, with_logprobs: bool) -> None:
-        self.stops: StopAssembler[LogprobEntry | None] = StopAssembler(stop_rules(job))
+    def __init__(
+        self,
+        job: CompletionJob,
+        index: int,
+        with_logprobs: bool,
+        stop_options: StopOptions | None = None,
+    ) -> None:
+        rules = stop_rules(job, stop_options)
+        self.stops: StopAssembler[LogprobEntry | None] = StopAssembler(rules)
         self._utf8 = Utf8Stream()
         self._prompt_utf8 = Utf8Stream()
         self._with_logprobs = with_logprobs

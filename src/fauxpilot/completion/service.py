@@ -75,7 +75,10 @@ class CompletionService:
         context = min(
             self._engine.model.context_length, self._options.max_prompt_tokens + job.max_tokens
         )
-        wants_fim = bool(job.suffix or job.context_files)
+        # An empty suffix (the cursor at the end of the file) is still a FIM request when
+        # the server is told so; no suffix at all is a plain prompt (HumanEval, chat).
+        has_suffix = job.suffix is not None if self._options.fim_empty_suffix else bool(job.suffix)
+        wants_fim = has_suffix or bool(job.context_files)
         fim = fim_tokens(tokenizer, self._engine.model.family) if wants_fim else None
         prepared = []
         for prompt in job.prompts:
@@ -265,7 +268,7 @@ class CompletionService:
         on_read: Callable[[], None] | None = None,
     ) -> AsyncGenerator[ChoiceDelta, None]:
         request = self._generation_request(job, prompt, index, logprobs, tag)
-        decoder = ChoiceDecoder(job, index, logprobs is not None)
+        decoder = ChoiceDecoder(job, index, logprobs is not None, self._options.stops)
         if job.echo and not request.prompt_logprobs:
             yield decoder.echo(prompt.text, [])
         finish_reason = "length"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from fauxpilot.completion.languages import rules_for
-from fauxpilot.completion.types import CompletionJob
+from fauxpilot.completion.types import CompletionJob, StopOptions
 
 T = TypeVar("T")
 
@@ -24,6 +24,8 @@ class Piece(Generic[T]):
 
 
 class StopMatcher(Protocol):
+    """Reads the whole output so far: what was emitted and what is held back."""
+
     def find(self, text: str) -> int | None:
         """Where the output must end in `text` (characters kept), or None."""
         ...
@@ -64,23 +66,38 @@ def suffix_repeat_rule(suffix: str) -> StopRule | None:
     return StopRule(f"\n{first_line}\n", keep=1)
 
 
-_LINE_START = re.compile(r"\n([ \t]*)(?=[^ \t\n])")
+_LINE_START = re.compile(r"(?:^|\n)([ \t]*)(?=[^ \t\n])")
 
 
 @dataclass(frozen=True)
 class DedentRule:
-    """Stop before a line indented less than the block the completion started in.
+    """Stop before a line indented less than the block the suggestion is in.
 
-    A suggestion for the body of a block ends where the code leaves that block; blank lines
-    do not count. The newline stays, so the last line of the block is complete.
+    The block is that of the first line the suggestion writes on: the cursor's line when the
+    suggestion continues it, else the first non-blank line after it. That line never stops
+    the suggestion: after a finished line (`return b|`) the next one may well close the
+    block (`else:`). Blank lines do not count; the newline before the cut stays, so the
+    last line kept is complete.
     """
 
-    block_indent: int
+    typed: str  # the cursor's line up to the cursor
 
     def find(self, text: str) -> int | None:
-        for match in _LINE_START.finditer(text):
-            if indent_width(match.group(1)) < self.block_indent:
-                return match.start() + 1
+        first_break = text.find("\n")
+        head = text if first_break < 0 else text[:first_break]
+        if head.strip():  # the suggestion goes on with the cursor's line
+            lines, offset = self.typed + text, -len(self.typed)
+        elif first_break >= 0:  # the cursor's line is done: the next line sets the block
+            lines, offset = text[first_break + 1 :], first_break + 1
+        else:
+            return None
+        block: int | None = None
+        for match in _LINE_START.finditer(lines):
+            indent = indent_width(match.group(1))
+            if block is None:
+                block = indent
+            elif indent < block:
+                return match.start(1) + offset
         return None
 
     def held(self, text: str) -> int:
@@ -94,28 +111,26 @@ def indent_width(whitespace: str) -> int:
     return len(whitespace.expandtabs(4))
 
 
-def cursor_block_indent(prompt: str) -> int | None:
-    """The indentation of the cursor's line, or None when the cursor is at a line start."""
-    line = prompt[prompt.rfind("\n") + 1 :]
-    if not line:
-        return None
-    return indent_width(line[: len(line) - len(line.lstrip(" \t"))])
+def cursor_line(prompt: str) -> str:
+    """The cursor's line up to the cursor."""
+    return prompt[prompt.rfind("\n") + 1 :]
 
 
-def stop_rules(job: CompletionJob) -> list[StopMatcher]:
+def stop_rules(job: CompletionJob, options: StopOptions | None = None) -> list[StopMatcher]:
     """The request's stop strings, plus, when it fills a hole, the editor-like stops."""
+    options = options or StopOptions()
     rules: list[StopMatcher] = [StopRule(stop) for stop in job.stop if stop]
     if not job.suffix:
         return rules
     language = rules_for(job.language, job.path)
-    if "\n" not in job.stop:  # a multi-line suggestion: end it at the next definition
+    if options.language_stop_words and "\n" not in job.stop:
+        # A multi-line suggestion: end it at the next definition.
         rules.extend(StopRule(word, keep=1) for word in language.stop_words)
-    if (repeat := suffix_repeat_rule(job.suffix)) is not None:
+    if options.suffix_repeat_stop and (repeat := suffix_repeat_rule(job.suffix)) is not None:
         rules.append(repeat)
     prompt = job.prompts[0] if job.prompts else ""
-    indent = cursor_block_indent(prompt) if isinstance(prompt, str) else None
-    if language.dedent_stop and indent:
-        rules.append(DedentRule(indent))
+    if options.dedent_stop and language.dedent_stop and isinstance(prompt, str):
+        rules.append(DedentRule(cursor_line(prompt)))
     return rules
 
 
@@ -126,19 +141,23 @@ class StopAssembler(Generic[T]):
         matchers = [StopRule(stop) if isinstance(stop, str) else stop for stop in stops]
         self._matchers = [m for m in matchers if not isinstance(m, StopRule) or m.text]
         self._pending: list[Piece[T]] = []
+        self._emitted = ""
         self.stopped = False
 
     def push(self, text: str, payload: T) -> list[Piece[T]]:
         if self.stopped:
             return []
         self._pending.append(Piece(text, payload))
-        joined = "".join(piece.text for piece in self._pending)
-        hit = self._first_stop(joined)
+        pending = "".join(piece.text for piece in self._pending)
+        whole = self._emitted + pending
+        hit = self._first_stop(whole)
         if hit is not None:
             self.stopped = True
-            return self._take(hit, cut_straddling=True)
-        held = max((matcher.held(joined) for matcher in self._matchers), default=0)
-        return self._take(len(joined) - held, cut_straddling=False)
+            return self._take(max(hit - len(self._emitted), 0), cut_straddling=True)
+        held = max((matcher.held(whole) for matcher in self._matchers), default=0)
+        taken = self._take(len(pending) - min(held, len(pending)), cut_straddling=False)
+        self._emitted += "".join(piece.text for piece in taken)
+        return taken
 
     def flush(self) -> list[Piece[T]]:
         pending, self._pending = self._pending, []

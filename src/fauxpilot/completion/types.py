@@ -78,11 +78,25 @@ class CompletionResult:
 
 
 @dataclass(frozen=True)
+class StopOptions:
+    """Which of the editor-like stops end a suggestion that fills a hole (stopping.py)."""
+
+    # Before a line indented less than the block the suggestion is in.
+    dedent_stop: bool = True
+    # Where the suggestion writes the suffix's first line again.
+    suffix_repeat_stop: bool = True
+    # At the next top-level definition (the language's stop words), for multi-line requests.
+    language_stop_words: bool = True
+
+
+@dataclass(frozen=True)
 class CompletionOptions:
     """Server-wide choices of how completions are computed."""
 
     # Put the typed part of the cursor's line after the FIM middle token (cache-friendly).
     fim_line_in_middle: bool = False
+    # A request with `suffix: ""` gets the FIM layout (with an empty suffix section).
+    fim_empty_suffix: bool = False
     # Lines of the suffix a FIM and a left-to-right suggestion are scored against, the one
     # that leads better into them being kept (suffix_rank.py); 0: FIM suggestion only.
     suffix_rank_lines: int = 3
@@ -101,6 +115,7 @@ class CompletionOptions:
     max_choices: int = 16
     # Log every prompt and completion (off by default: the code is private).
     log_content: bool = False
+    stops: StopOptions = StopOptions()
 
 
 class InvalidRequestError(ValueError):

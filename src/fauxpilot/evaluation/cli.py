@@ -18,14 +18,18 @@ from fauxpilot.evaluation.client import (
 )
 from fauxpilot.evaluation.report import RunDescription, format_report
 from fauxpilot.evaluation.runner import RunConfig, run_evaluation
-from fauxpilot.evaluation.sandbox import Limits, Sandbox
+from fauxpilot.evaluation.sandbox import Sandbox, SandboxUnavailableError
+from fauxpilot.evaluation.sandbox_limits import Limits
 from fauxpilot.evaluation.tasks import (
+    CURSOR_POSITIONS,
     DataError,
     Task,
     as_editor_sends,
     load_humaneval,
     load_infilling,
+    move_cursor,
 )
+from fauxpilot.models.catalog import FAMILIES
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         + ", ".join(repr(stop) for stop in HUMANEVAL_STOPS)
         + ")",
     )
+    humaneval.add_argument(
+        "--empty-suffix",
+        action="store_true",
+        help='send suffix "" (a cursor at the end of the file) instead of no suffix',
+    )
     humaneval.set_defaults(handler=cmd_humaneval)
     infilling = commands.add_parser(
         "infilling", help="HumanEval-Infilling: fill the hole between prompt and suffix"
@@ -64,6 +73,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--no-suffix",
         action="store_true",
         help="send only the prompt (the baseline that fill-in-the-middle must beat)",
+    )
+    infilling.add_argument(
+        "--cursor",
+        choices=CURSOR_POSITIONS,
+        default="line-start",
+        help="where the cursor sits: at the hole's line start (the data's own), at the end "
+        "of the line before, after the indentation, or mid-line (default line-start)",
     )
     _add_common_flags(infilling, max_tokens=128)
     infilling.add_argument(
@@ -122,6 +138,18 @@ def _add_common_flags(parser: argparse.ArgumentParser, max_tokens: int) -> None:
         default=0,
         help="before each task, send its prompt short of its last K..1 characters (default 0)",
     )
+    parser.add_argument(
+        "--raw-fim",
+        choices=sorted(name for name, family in FAMILIES.items() if family.supports_fim),
+        default=None,
+        help="send this model family's FIM prompt as one raw prompt string instead of "
+        "prompt and suffix: the baseline the server's own FIM must match",
+    )
+    parser.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="run the programs even where no sandbox works here (they are model-written code)",
+    )
     parser.add_argument("--log-level", default=None, help="debug, info (default), warning")
 
 
@@ -140,17 +168,24 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 def cmd_infilling(args: argparse.Namespace) -> int:
     data: Path = args.data
     name = data.name.removesuffix(".gz").removesuffix(".jsonl")
-    benchmark = f"{name} ({'prompt only' if args.no_suffix else 'prompt and suffix'})"
-    stops = tuple(args.stop) if args.stop else default_infilling_stops(name)
+    layout = "prompt only" if args.no_suffix else "raw FIM prompt" if args.raw_fim else "suffix"
+    benchmark = f"{name} ({layout}, cursor {args.cursor})"
+    stops = tuple(args.stop) if args.stop else default_infilling_stops(name, args.cursor)
     settings = request_settings(args, stops, not args.no_suffix)
-    return _evaluate(
-        args, benchmark, lambda: [as_editor_sends(task) for task in load_infilling(data)], settings
-    )
+
+    def tasks() -> list[Task]:
+        return [move_cursor(as_editor_sends(task), args.cursor) for task in load_infilling(data)]
+
+    return _evaluate(args, benchmark, tasks, settings)
 
 
-def default_infilling_stops(data_name: str) -> tuple[str, ...]:
-    """One-line holes: stop at the end of the line, as editors ask for one-line suggestions."""
-    return SINGLE_LINE_STOPS if "SingleLine" in data_name else ()
+def default_infilling_stops(data_name: str, cursor: str = "line-start") -> tuple[str, ...]:
+    """One-line holes: stop at the end of the line, as editors ask for one-line suggestions.
+
+    Not when the cursor ends the line before: the suggestion is then the next line, and an
+    editor asks for it without a one-line stop.
+    """
+    return SINGLE_LINE_STOPS if "SingleLine" in data_name and cursor != "line-end" else ()
 
 
 def request_settings(
@@ -170,7 +205,19 @@ def request_settings(
         send_suffix=send_suffix,
         request_timeout=args.request_timeout,
         typing_replay=max(0, args.typing_replay),
+        raw_fim=_fim_texts(args.raw_fim),
+        empty_suffix=getattr(args, "empty_suffix", False),
     )
+
+
+def _fim_texts(family_name: str | None) -> tuple[str, str, str] | None:
+    if family_name is None:
+        return None
+    family = FAMILIES[family_name]
+    texts = (family.fim_prefix, family.fim_suffix, family.fim_middle)
+    if None in texts:
+        raise DataError(f"the {family_name} family has no FIM tokens")
+    return (str(texts[0]), str(texts[1]), str(texts[2]))
 
 
 def _evaluate(
@@ -182,13 +229,13 @@ def _evaluate(
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     try:
         tasks = load()[:: args.every][: args.limit]
-        sandbox = Sandbox.detect(Limits(timeout=args.timeout))
+        sandbox = Sandbox.detect(Limits(timeout=args.timeout), allow_unsafe=args.unsafe_no_sandbox)
         if not (sandbox.isolation.network_isolated and sandbox.isolation.filesystem_protected):
             log.warning("sandbox: %s", sandbox.isolation.description)
         with CompletionClient(args.url, settings) as client:
             client.wait_until_ready(args.wait)
             outcome = run_evaluation(tasks, client, sandbox, RunConfig(args.concurrency, args.out))
-    except (DataError, RequestFailed) as error:
+    except (DataError, RequestFailed, SandboxUnavailableError) as error:
         log.error("%s", error)
         return 2
     except KeyboardInterrupt:

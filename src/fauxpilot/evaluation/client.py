@@ -39,6 +39,11 @@ class RequestSettings:
     # Before each task, send its prompt short of its last 1..K characters, as typing would:
     # the measured request then meets a cache filled by those keystrokes.
     typing_replay: int = 0
+    # The model's own FIM tokens (prefix, suffix, middle): send the FIM prompt as one raw
+    # `prompt` string instead of `prompt` + `suffix`, the baseline the server must match.
+    raw_fim: tuple[str, str, str] | None = None
+    # Send `suffix: ""` when a task has none (an editor's cursor at the end of the file).
+    empty_suffix: bool = False
 
 
 def api_root(url: str) -> str:
@@ -56,8 +61,13 @@ def request_body(task: Task, settings: RequestSettings) -> dict[str, Any]:
         "temperature": settings.temperature,
         "n": settings.samples,
     }
-    if settings.send_suffix and task.suffix is not None:
-        body["suffix"] = task.suffix
+    suffix = task.suffix if task.suffix is not None or not settings.empty_suffix else ""
+    if settings.send_suffix and suffix is not None:
+        if settings.raw_fim is not None:
+            prefix_token, suffix_token, middle_token = settings.raw_fim
+            body["prompt"] = f"{prefix_token}{task.prompt}{suffix_token}{suffix}{middle_token}"
+        else:
+            body["suffix"] = suffix
     if settings.stop:
         body["stop"] = list(settings.stop)
     return body

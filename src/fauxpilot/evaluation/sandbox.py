@@ -53,9 +53,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import math
 import os
-import resource
 import secrets
 import shutil
 import signal
@@ -69,11 +67,15 @@ from pathlib import Path
 from typing import IO, Literal
 
 from fauxpilot.evaluation import sandbox_isolation
+from fauxpilot.evaluation.sandbox_limits import (
+    Limits,
+    PidsCgroup,
+    apply_limits,
+    resource_limits,
+)
 
 log = logging.getLogger(__name__)
 
-MIB = 1 << 20
-GIB = 1 << 30
 NOBODY = sandbox_isolation.NOBODY
 _SYSTEM_PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3")
 _NAMESPACES = "network, PID, mount, IPC and UTS namespaces"
@@ -114,18 +116,6 @@ if {read_only}:
 
 
 @dataclass(frozen=True)
-class Limits:
-    """What one program may use."""
-
-    timeout: float = 10.0
-    memory_bytes: int = 2 * GIB
-    file_size_bytes: int = 16 * MIB
-    open_files: int = 256
-    processes: int = 64
-    tail_chars: int = 2000
-
-
-@dataclass(frozen=True)
 class Isolation:
     """How programs are separated from the machine: a command prefix and its description."""
 
@@ -142,6 +132,10 @@ class Isolation:
     @property
     def filesystem_protected(self) -> bool:
         return self.read_only
+
+
+class SandboxUnavailableError(RuntimeError):
+    """No isolation works on this machine; the message says how to get one."""
 
 
 @dataclass(frozen=True)
@@ -163,9 +157,20 @@ class Sandbox:
         self.limits = limits or Limits()
 
     @classmethod
-    def detect(cls, limits: Limits | None = None) -> Sandbox:
+    def detect(cls, limits: Limits | None = None, *, allow_unsafe: bool = False) -> Sandbox:
+        """The strongest isolation that works here; none at all only when `allow_unsafe`."""
         limits = limits or Limits()
-        return cls(detect_isolation(limits), limits)
+        isolation = detect_isolation(limits)
+        if not isolation.network_isolated and not allow_unsafe:
+            raise SandboxUnavailableError(
+                f"refusing to run model-written code without a sandbox ({isolation.description})."
+                " Fix: install util-linux's `unshare` and allow namespaces (as root, or with "
+                "unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1, or "
+                "Ubuntu's kernel.apparmor_restrict_unprivileged_userns=0; in Docker, "
+                "--security-opt seccomp=unconfined). To run it anyway on a machine you can "
+                "lose, pass --unsafe-no-sandbox."
+            )
+        return cls(isolation, limits)
 
     def run(self, source: str) -> ExecutionResult:
         return execute(source, self.isolation, self.limits)
@@ -290,6 +295,7 @@ def execute(source: str, isolation: Isolation, limits: Limits) -> ExecutionResul
         tempfile.TemporaryDirectory(prefix="fauxpilot-eval-", ignore_cleanup_errors=True) as tmp,
         tempfile.TemporaryFile() as stdout,
         tempfile.TemporaryFile() as stderr,
+        contextlib.ExitStack() as stack,
     ):
         workdir = Path(tmp)
         (workdir / _PROGRAM_NAME).write_text(source, encoding="utf-8")
@@ -297,6 +303,9 @@ def execute(source: str, isolation: Isolation, limits: Limits) -> ExecutionResul
             os.chown(workdir, isolation.run_as, isolation.run_as)
         interpreter = isolation.interpreter or sys.executable
         command = [*isolation.prefix, interpreter, "-I", "-c", _BOOTSTRAP, _PROGRAM_NAME]
+        uid = isolation.run_as if isolation.run_as is not None else os.getuid()
+        rlimits = resource_limits(limits, uid)
+        cgroup = stack.enter_context(PidsCgroup.create(limits.processes)) if uid == 0 else None
         process = subprocess.Popen(
             [*command, marker],
             cwd=workdir,
@@ -305,7 +314,7 @@ def execute(source: str, isolation: Isolation, limits: Limits) -> ExecutionResul
             stdout=stdout,
             stderr=stderr,
             start_new_session=True,
-            preexec_fn=functools.partial(_apply_limits, _resource_limits(limits, isolation)),
+            preexec_fn=functools.partial(apply_limits, rlimits, cgroup),
         )
         timed_out = _wait_and_kill(process, limits.timeout)
         status, error = _verdict(
@@ -324,33 +333,6 @@ def _child_environment(workdir: Path) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
     }
-
-
-def _resource_limits(limits: Limits, isolation: Isolation) -> tuple[tuple[int, int, int], ...]:
-    """(resource, soft, hard) triples, never above the hard limits already in force."""
-    cpu_seconds = math.ceil(limits.timeout) + 1
-    wanted = [
-        (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1),
-        (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
-        (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
-        (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
-        (resource.RLIMIT_CORE, 0, 0),
-    ]
-    if isolation.run_as is not None:
-        wanted.append((resource.RLIMIT_NPROC, limits.processes, limits.processes))
-    capped = []
-    for kind, soft, hard in wanted:
-        current_hard = resource.getrlimit(kind)[1]
-        if current_hard != resource.RLIM_INFINITY:
-            soft, hard = min(soft, current_hard), min(hard, current_hard)
-        capped.append((kind, soft, hard))
-    return tuple(capped)
-
-
-def _apply_limits(limits: tuple[tuple[int, int, int], ...]) -> None:
-    """Runs in the child between fork and exec: only setrlimit calls, nothing that locks."""
-    for kind, soft, hard in limits:
-        resource.setrlimit(kind, (soft, hard))
 
 
 def _wait_and_kill(process: subprocess.Popen[bytes], timeout: float) -> bool:

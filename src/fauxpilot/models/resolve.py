@@ -25,7 +25,9 @@ class ResolvedModel:
 
 
 def looks_like_path(spec: str) -> bool:
-    return spec.endswith(".gguf") or "/" in spec or Path(spec).exists()
+    """A path must look like one: a bare name is a catalog or imported model, even where a
+    file of that name lies in the working directory (it would be loaded unverified)."""
+    return spec.endswith(".gguf") or "/" in spec or spec.startswith(("~", "."))
 
 
 def resolve_model(spec: str, store: ModelStore, *, pull_missing: bool = True) -> ResolvedModel:
@@ -33,9 +35,13 @@ def resolve_model(spec: str, store: ModelStore, *, pull_missing: bool = True) ->
         return _local_file(Path(spec).expanduser())
     try:
         entry = find_entry(spec)
-    except UnknownModelError:
+    except UnknownModelError as error:
         imported = ImportRegistry(store).get(spec)
         if imported is None:
+            if Path(spec).exists():
+                raise UnknownModelError(
+                    f"{error}; to serve the file or folder {spec!r} here, write ./{spec}"
+                ) from error
             raise
         path = verify_imported(store, imported)
         return ResolvedModel(imported.name, path, None, imported.kind)
