@@ -18,6 +18,7 @@ from fauxpilot import bundle, doctor, setup_wizard
 from fauxpilot import cli_models as models_cli
 from fauxpilot.addresses import InsecureExposureError, check_exposure
 from fauxpilot.api.config import ApiConfig
+from fauxpilot.api.hosts import allowed_hosts
 from fauxpilot.bench import cli as bench_cli
 from fauxpilot.cli_settings import add_settings_flags, settings_from
 from fauxpilot.completion.service import CompletionService
@@ -152,6 +153,7 @@ def _api_config(settings: Settings) -> ApiConfig:
         max_concurrent_requests=settings.max_concurrent_requests,
         max_concurrent_per_key=settings.max_concurrent_per_key,
         request_timeout_seconds=settings.request_timeout_seconds,
+        allowed_hosts=allowed_hosts(settings.host, settings.allowed_host),
     )
 
 

@@ -138,6 +138,11 @@ class Settings(BaseSettings):
         description="API key clients must send (repeatable); none: the API is open",
     )
     api_key_file: Path | None = Field(None, description="file with one API key per line")
+    allowed_host: list[str] = Field(
+        default_factory=list,
+        description="a name clients reach the server by, besides loopback ones (repeatable; "
+        "* turns the Host check off)",
+    )
     insecure: bool = Field(
         False, description="allow listening on a non-loopback address without API keys"
     )

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from fauxpilot.api import create_app
+from fauxpilot.api.config import ApiConfig
+from fauxpilot.api.hosts import allowed_hosts, host_name
+from fauxpilot.api.protocol import MAX_LOGIT_BIAS
+from fauxpilot.engine.base import (
+    EngineEvent,
+    EngineOverloaded,
+    GenerationRequest,
+    SamplingParams,
+)
+from fauxpilot.engine.sampling import adjust_logits
 from fauxpilot.evaluation import sandbox as sandbox_module
 from fauxpilot.evaluation.sandbox import Sandbox, SandboxUnavailableError
 from fauxpilot.evaluation.sandbox_limits import Limits
@@ -146,3 +160,53 @@ def test_a_fork_bomb_is_stopped_by_the_process_limit_in_every_mode() -> None:
         assert forked < limits.processes, (isolation.description, result.error)
     if ran == 0:
         pytest.skip("no isolation mode runs here")
+
+
+def test_a_rebound_host_name_is_refused_and_loopback_names_are_not(engine: FakeEngine) -> None:
+    allowed = allowed_hosts("127.0.0.1", ["fauxpilot.internal"])
+    config = ApiConfig(allowed_hosts=allowed)
+    with TestClient(create_app(engine, "fake-model", config=config)) as client:
+        for host in ("evil.example:5000", "127.0.0.1.evil.example", "attacker"):
+            response = client.get("/v1/models", headers={"host": host})
+            assert response.status_code == 403, host
+            assert response.json()["error"]["code"] == "invalid_host"
+        for host in ("127.0.0.1:5000", "localhost:5000", "[::1]:5000", "FauxPilot.internal"):
+            assert client.get("/v1/models", headers={"host": host}).status_code == 200, host
+    assert allowed_hosts("0.0.0.0", []) is None  # every address: names unknown, keys guard it
+    assert allowed_hosts("127.0.0.1", ["*"]) is None
+    assert host_name("[::1]:5000") == "::1" and host_name("Example.COM:80") == "example.com"
+
+
+def test_logit_bias_is_bounded_and_applied_in_one_vector_step(client: TestClient) -> None:
+    huge = {str(token): 1.0 for token in range(MAX_LOGIT_BIAS + 1)}
+    response = client.post("/v1/completions", json={"prompt": "x", "logit_bias": huge})
+    assert response.status_code == 400 and "at most" in response.json()["error"]["message"]
+    params = SamplingParams(logit_bias={token: 0.5 for token in range(0, 40000, 3)})
+    logits = np.zeros(50000, dtype=np.float32)
+    adjusted = adjust_logits(logits, params, {})
+    assert adjusted[3] == 0.5 and adjusted[4] == 0.0 and adjusted.sum() == 0.5 * 13334
+    assert params.logit_bias_arrays[0] is params.logit_bias_arrays[0]  # built once
+
+
+class OneSequenceRefused(FakeEngine):
+    """The third sequence of a request finds the queue full; the others would run long."""
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[EngineEvent, None]:
+        if request.request_id.endswith("-2"):
+            await asyncio.sleep(0.05)
+            raise EngineOverloaded("the waiting queue is full")
+        async for event in super().generate(request):
+            yield event
+
+
+def test_a_503_for_one_of_n_sequences_cancels_its_siblings() -> None:
+    engine = OneSequenceRefused(context_length=1024, step_delay=0.01)
+    engine.default_output = "x" * 400
+    with TestClient(create_app(engine, "fake-model")) as client:
+        response = client.post("/v1/completions", json={"prompt": "a", "n": 4, "max_tokens": 300})
+        assert response.status_code == 503
+        assert sorted(request.request_id[-2:] for request in engine.requests) == [
+            "-0", "-1", "-3"
+        ]  # fmt: skip
+        # Every sibling was closed before the answer, none ran on to its 300 tokens.
+        assert sorted(aborted[-2:] for aborted in engine.aborted) == ["-0", "-1", "-3"]

@@ -18,6 +18,7 @@ from fauxpilot.api.admission import Admission
 from fauxpilot.api.auth import ApiKeyAuth
 from fauxpilot.api.config import ApiConfig
 from fauxpilot.api.errors import install_error_handlers
+from fauxpilot.api.hosts import HostCheck
 from fauxpilot.api.limits import BodySizeLimit
 from fauxpilot.api.metrics import MeteredEngine, Metrics, MetricsMiddleware
 from fauxpilot.api.state import AppState
@@ -108,6 +109,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(ApiKeyAuth, keys=config.api_keys)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(HostCheck, allowed=config.allowed_hosts)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -17,3 +17,5 @@ class ApiConfig:
     max_concurrent_per_key: int = 16
     # A generation request is cancelled after this many seconds (0: no deadline).
     request_timeout_seconds: float = 120.0
+    # Names a request's Host may give besides loopback ones; None: no check (hosts.py).
+    allowed_hosts: tuple[str, ...] | None = None

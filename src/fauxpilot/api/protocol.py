@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, m
 MAX_CHOICES = 128
 MAX_STOPS = 16
 MAX_STOP_LENGTH = 512
+# Each entry costs every token of the request; editors send a handful.
+MAX_LOGIT_BIAS = 1024
 TokenId = Annotated[int, Field(ge=0, le=2**31 - 1)]
 _TOKEN_ID = re.compile(r"[0-9]{1,10}")
 
@@ -137,6 +139,8 @@ class CompletionRequest(ClientRequest):
     @field_validator("logit_bias")
     @classmethod
     def _logit_bias_keys(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None and len(value) > MAX_LOGIT_BIAS:
+            raise ValueError(f"logit_bias may have at most {MAX_LOGIT_BIAS} entries")
         for key in value or {}:
             if not _TOKEN_ID.fullmatch(key.strip()):
                 raise ValueError(f"logit_bias keys must be token ids, got {key!r}")

@@ -1,9 +1,9 @@
-"""Interleave several async streams (the n choices of one request) into one."""
+"""Running the several sequences of one request together: interleaved, or all to the end."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -59,3 +59,16 @@ async def merge_streams(streams: list[AsyncGenerator[T, None]]) -> AsyncIterator
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def gather_or_cancel(*awaitables: Awaitable[T]) -> list[T]:
+    """All results, like asyncio.gather; but when one fails, the others are cancelled (and
+    so free their slots) before the error goes on: gather alone leaves them running."""
+    tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -19,7 +19,7 @@ from fauxpilot.completion.fim import (
     fim_tokens,
     left_to_right_part,
 )
-from fauxpilot.completion.merge import merge_streams
+from fauxpilot.completion.merge import gather_or_cancel, merge_streams
 from fauxpilot.completion.suffix_rank import pick_by_suffix, suffix_window
 from fauxpilot.completion.typeahead import TypeaheadCache
 from fauxpilot.completion.types import (
@@ -170,7 +170,7 @@ class CompletionService:
             return CompletionResult(choices=[choice], usage=usage)
         # best_of > n: generate best_of candidates, keep the n most likely.
         scored = job.logprobs if job.best_of == job.n else max(job.logprobs or 0, 0)
-        groups = await asyncio.gather(
+        groups = await gather_or_cancel(
             *(
                 self._candidates(job, prompt, prompt_index, usage, scored)
                 for prompt_index, prompt in enumerate(prepared)
@@ -198,7 +198,7 @@ class CompletionService:
     ) -> list[Choice]:
         if prompt.left_to_right is not None:
             return [await self._suffix_ranked(job, prompt, prompt_index, usage)]
-        candidates = await asyncio.gather(
+        candidates = await gather_or_cancel(
             *(
                 _collect(
                     self._choice_deltas(

@@ -14,11 +14,11 @@ slot's KV cache, or has it copied from the FIM slot, instead of reading it again
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import aclosing
 
 from fauxpilot.completion.fim import PreparedPrompt
+from fauxpilot.completion.merge import gather_or_cancel
 from fauxpilot.engine.base import Engine, GenerationRequest, TokenEvent, common_prefix_length
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ async def pick_by_suffix(
     prompts, start = continuation_prompts(engine, left, candidates, window)
     # Side by side: the code before the cursor is cached in the slots that generated the
     # candidates (or copied from them), so each reads only its candidate and the window.
-    scores = await asyncio.gather(
+    scores = await gather_or_cancel(
         *(
             continuation_logprob(engine, f"{request_id}-rank{number}", prompt, start)
             for number, prompt in enumerate(prompts)

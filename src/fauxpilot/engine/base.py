@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from fauxpilot.models.catalog import PromptFamily
 
@@ -38,6 +42,13 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    @functools.cached_property
+    def logit_bias_arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """The bias as (token ids, values), built once: applied at every token."""
+        ids = np.fromiter(self.logit_bias.keys(), dtype=np.int64, count=len(self.logit_bias))
+        values = np.fromiter(self.logit_bias.values(), dtype=np.float32, count=len(ids))
+        return ids, values
 
 
 @dataclass(frozen=True)

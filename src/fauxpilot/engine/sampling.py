@@ -25,8 +25,9 @@ def adjust_logits(
     if not params.logit_bias and not penalize:
         return logits
     adjusted = logits.copy()
-    for token_id, bias in params.logit_bias.items():
-        adjusted[token_id] += bias
+    if params.logit_bias:
+        ids, values = params.logit_bias_arrays
+        adjusted[ids] += values
     if penalize:
         ids = np.fromiter(generated_counts.keys(), dtype=np.int64)
         counts = np.fromiter(generated_counts.values(), dtype=np.float32)
