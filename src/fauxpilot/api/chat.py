@@ -12,11 +12,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from fauxpilot.api.chat_protocol import ChatCompletionRequest
 from fauxpilot.api.convert import engine_seed, usage_json
+from fauxpilot.api.disconnect import answer_while_connected
 from fauxpilot.api.errors import APIError
 from fauxpilot.api.sse import with_done
 from fauxpilot.api.state import AppState, app_state
 from fauxpilot.completion.fim import PreparedPrompt
-from fauxpilot.completion.types import ChoiceDelta, CompletionJob, Usage
+from fauxpilot.completion.types import ChoiceDelta, CompletionJob, CompletionResult, Usage
 from fauxpilot.engine.base import ChatTemplateMissing, SamplingParams
 
 router = APIRouter()
@@ -34,18 +35,21 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request) 
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = _chunks(state, job, prepared, chat_id, created, include_usage)
         return StreamingResponse(with_done(chunks), media_type="text/event-stream")
-    result = await state.service.complete(job, prepared)
-    choices = [
-        {
-            "index": choice.index,
-            "message": {"role": "assistant", "content": choice.text},
-            "finish_reason": choice.finish_reason,
-        }
-        for choice in result.choices
-    ]
-    payload = _envelope(chat_id, "chat.completion", created, state.model_name, choices)
-    payload["usage"] = usage_json(result.usage).model_dump()
-    return JSONResponse(payload)
+
+    def respond(result: CompletionResult) -> Response:
+        choices = [
+            {
+                "index": choice.index,
+                "message": {"role": "assistant", "content": choice.text},
+                "finish_reason": choice.finish_reason,
+            }
+            for choice in result.choices
+        ]
+        payload = _envelope(chat_id, "chat.completion", created, state.model_name, choices)
+        payload["usage"] = usage_json(result.usage).model_dump()
+        return JSONResponse(payload)
+
+    return await answer_while_connected(request, state.service.complete(job, prepared), respond)
 
 
 def _job(state: AppState, body: ChatCompletionRequest, chat_id: str) -> CompletionJob:

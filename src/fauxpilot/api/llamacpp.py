@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from fauxpilot.api.convert import engine_seed, new_completion_id
+from fauxpilot.api.disconnect import answer_while_connected
 from fauxpilot.api.errors import api_error_for
 from fauxpilot.api.llamacpp_protocol import InfillRequest, LlamaCppRequest
 from fauxpilot.api.sse import event
@@ -41,12 +42,12 @@ async def infill(body: InfillRequest, request: Request) -> Response:
     job = dataclasses.replace(
         _job(body, body.input_prefix, body.input_suffix, extra), middle=body.prompt
     )
-    return await _answer(app_state(request), job, body)
+    return await _answer(app_state(request), job, body, request)
 
 
 @router.post("/completion")
 async def completion(body: LlamaCppRequest, request: Request) -> Response:
-    return await _answer(app_state(request), _job(body, body.prompt, None, ()), body)
+    return await _answer(app_state(request), _job(body, body.prompt, None, ()), body, request)
 
 
 def _job(
@@ -71,7 +72,9 @@ def _job(
     )
 
 
-async def _answer(state: AppState, job: CompletionJob, body: LlamaCppRequest) -> Response:
+async def _answer(
+    state: AppState, job: CompletionJob, body: LlamaCppRequest, request: Request
+) -> Response:
     state.require_ready()
     if job.max_tokens < 0:  # "until done": as much as the context leaves after the prompt
         job = dataclasses.replace(job, max_tokens=state.engine.model.context_length // 2)
@@ -81,8 +84,14 @@ async def _answer(state: AppState, job: CompletionJob, body: LlamaCppRequest) ->
     if body.stream:
         events = _events(texts, state, prepared, progress, body)
         return StreamingResponse(events, media_type="text/event-stream")
-    content = "".join([text async for text in texts])
-    return JSONResponse(_final(content, state, prepared, progress, body))
+
+    async def content() -> str:
+        return "".join([text async for text in texts])
+
+    def respond(text: str) -> Response:
+        return JSONResponse(_final(text, state, prepared, progress, body))
+
+    return await answer_while_connected(request, content(), respond)
 
 
 async def _texts(

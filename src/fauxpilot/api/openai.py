@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -17,21 +16,14 @@ from fauxpilot.api.convert import (
     to_job,
     usage_chunk,
 )
+from fauxpilot.api.disconnect import answer_while_connected
 from fauxpilot.api.protocol import CompletionRequest, CompletionResponse, ModelCard, ModelList
 from fauxpilot.api.sse import with_done
 from fauxpilot.api.state import AppState, app_state
 from fauxpilot.completion.fim import PreparedPrompt
-from fauxpilot.completion.types import CompletionJob, Usage
+from fauxpilot.completion.types import CompletionJob, CompletionResult, Usage
 
 router = APIRouter()
-
-T = TypeVar("T")
-CLIENT_CLOSED = 499
-_DISCONNECT_POLL_SECONDS = 0.1
-
-
-class ClientDisconnected(Exception):
-    pass
 
 
 @router.post("/v1/engines/{engine}/completions", response_model=CompletionResponse)
@@ -53,12 +45,12 @@ async def create_completion(body: CompletionRequest, request: Request) -> Respon
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = _stream_chunks(state, job, prepared, completion_id, include_usage)
         return StreamingResponse(with_done(chunks), media_type="text/event-stream")
-    try:
-        result = await _until_disconnected(request, state.service.complete(job, prepared))
-    except ClientDisconnected:
-        return Response(status_code=CLIENT_CLOSED)
-    response = completion_response(completion_id, state.model_name, result)
-    return JSONResponse(response.model_dump())
+
+    def respond(result: CompletionResult) -> Response:
+        response = completion_response(completion_id, state.model_name, result)
+        return JSONResponse(response.model_dump())
+
+    return await answer_while_connected(request, state.service.complete(job, prepared), respond)
 
 
 async def _stream_chunks(
@@ -74,22 +66,6 @@ async def _stream_chunks(
         yield stream_chunk(completion_id, state.model_name, created, delta)
     if include_usage:
         yield usage_chunk(completion_id, state.model_name, created, usage)
-
-
-async def _until_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it (and so freeing its sequences) if the client goes away."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_SECONDS)
-            if done:
-                return task.result()
-            if await request.is_disconnected():
-                raise ClientDisconnected
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
 
 @router.get("/v1/models", response_model=ModelList)
