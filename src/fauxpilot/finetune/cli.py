@@ -99,6 +99,10 @@ def format_summary(summary: DatasetSummary, output: Path) -> str:
         f"secrets scrubbed:   {summary.secrets.total()}{_by_kind(summary.secrets)}",
         f"text:               {summary.characters} characters, {summary.utf8_bytes} bytes",
     ]
+    lines += [
+        f"  scrubbed in {path}:{_by_kind(counts)}"
+        for path, counts in sorted(summary.secrets_by_file.items())
+    ]
     return "\n".join(lines) + "\n"
 
 

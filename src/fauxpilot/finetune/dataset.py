@@ -130,6 +130,7 @@ class DatasetSummary:
     skipped: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     secrets: Counter[str] = field(default_factory=Counter)
+    secrets_by_file: dict[str, Counter[str]] = field(default_factory=dict)
     train_files: int = 0
     heldout_files: int = 0
     characters: int = 0
@@ -163,6 +164,8 @@ def build_dataset(root: Path, options: DatasetOptions) -> Dataset:
         digests.add(digest)
         scrubbed = scrub_secrets(outcome.text)
         summary.secrets.update(scrubbed.counts)
+        if scrubbed.counts:
+            summary.secrets_by_file[path] = scrubbed.counts
         records.append(replace(outcome, text=scrubbed.text))
     records = assign_splits(records, options.heldout_fraction)
     _count_kept(summary, records)
