@@ -27,7 +27,7 @@ from typing import Any
 from fauxpilot.cli_settings import settings_from
 from fauxpilot.config_file import read_config, write_config
 from fauxpilot.models.catalog import find_entry
-from fauxpilot.models.store import ModelFileError, ModelStore
+from fauxpilot.models.store import ModelFileError, ModelStore, sha256_of
 from fauxpilot.native.builds import build_named
 from fauxpilot.native.cpu import read_cpu
 from fauxpilot.native.wheels import build_wheel
@@ -45,7 +45,8 @@ target=${1:-$PWD/fauxpilot}
 python=${PYTHON:-python3}
 mkdir -p "$target"
 "$python" -m venv "$target/.venv"
-"$target/.venv/bin/pip" install --quiet --no-index --find-links "$here/wheels" fauxpilot
+"$target/.venv/bin/pip" install --quiet --no-index --find-links "$here/wheels" \
+  --require-hashes -r "$here/requirements.txt"
 "$target/.venv/bin/fauxpilot" bundle place-models "$here" --target "$target"
 """
 
@@ -103,11 +104,21 @@ def create_bundle(
             "models": entries,
         }
         (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        (root / "requirements.txt").write_text(hashed_requirements(root / "wheels"))
         (root / "install.sh").write_text(INSTALL_SH)
         (root / "install.sh").chmod(0o755)
         with tarfile.open(out, "w") as archive:
             archive.add(root, arcname=BUNDLE_DIR)
     return manifest
+
+
+def hashed_requirements(wheel_dir: Path) -> str:
+    """One pinned line with its SHA-256 per wheel: pip then installs exactly these files."""
+    lines = []
+    for wheel in sorted(wheel_dir.glob("*.whl")):
+        name, version = wheel.name.split("-")[:2]
+        lines.append(f"{name}=={version} --hash=sha256:{sha256_of(wheel)}")
+    return "\n".join(lines) + "\n"
 
 
 def _add_model(models_dir: Path, store: ModelStore, name: str) -> dict[str, Any]:
@@ -136,7 +147,12 @@ def place_models(unpacked: Path, target: Path) -> Path:
     store.models_dir.mkdir(parents=True, exist_ok=True)
     for model in manifest["models"]:
         entry = find_entry(model["name"])
-        shutil.move(str(unpacked / "models" / model["file"]), store.path_for(entry))
+        if model.get("file") != entry.filename:  # the catalog names the file, not the bundle
+            raise BundleError(
+                f"the bundle names {model.get('file')!r} for {entry.name}, whose file is "
+                f"{entry.filename!r}: refusing it"
+            )
+        shutil.move(str(unpacked / "models" / entry.filename), store.path_for(entry))
         store.verify(entry, force_hash=True)
         log.info("placed and verified %s", entry.name)
     config = read_config(unpacked / "config.toml")

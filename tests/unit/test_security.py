@@ -16,6 +16,7 @@ from fauxpilot.api import create_app
 from fauxpilot.api.config import ApiConfig
 from fauxpilot.api.hosts import allowed_hosts, host_name
 from fauxpilot.api.protocol import MAX_LOGIT_BIAS
+from fauxpilot.bundle import INSTALL_SH, BundleError, hashed_requirements, place_models
 from fauxpilot.engine.base import (
     EngineEvent,
     EngineOverloaded,
@@ -210,3 +211,22 @@ def test_a_503_for_one_of_n_sequences_cancels_its_siblings() -> None:
         ]  # fmt: skip
         # Every sibling was closed before the answer, none ran on to its 300 tokens.
         assert sorted(aborted[-2:] for aborted in engine.aborted) == ["-0", "-1", "-3"]
+
+
+def test_a_bundle_pins_every_wheel_by_hash_and_its_models_by_the_catalog(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "numpy-2.1.0-cp311-cp311-linux_x86_64.whl").write_bytes(b"numpy wheel")
+    (wheels / "fauxpilot-0.1.0-py3-none-any.whl").write_bytes(b"our wheel")
+    lines = hashed_requirements(wheels).splitlines()
+    assert lines[0].startswith("fauxpilot==0.1.0 --hash=sha256:")
+    assert lines[1].startswith("numpy==2.1.0 --hash=sha256:") and len(lines) == 2
+    assert "--require-hashes" in INSTALL_SH
+    unpacked = tmp_path / "bundle"
+    (unpacked / "models").mkdir(parents=True)
+    (tmp_path / "outside.gguf").write_bytes(b"GGUF")
+    manifest = {"models": [{"name": "smollm2-135m", "file": "../../outside.gguf"}]}
+    (unpacked / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="refusing"):
+        place_models(unpacked, tmp_path / "target")
+    assert (tmp_path / "outside.gguf").exists()

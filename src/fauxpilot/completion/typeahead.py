@@ -5,10 +5,14 @@ Only greedy single-choice requests qualify (their output is a function of the pr
 served remainder is the earlier completion's text, which a fresh run would reproduce up to
 tokenization differences at the seam. It is on by default and can be switched off with
 `--typeahead false`.
+
+It keeps digests of the code it saw, never the code itself: 64 prompts of up to the body
+limit each would otherwise stay in memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from dataclasses import dataclass
 
@@ -20,13 +24,20 @@ REMEMBERED = 64
 
 @dataclass(frozen=True)
 class _Finished:
-    prompt: str
-    suffix: str | None
+    """A finished suggestion and what identifies its request: digests, not the code."""
+
+    prompt_length: int
+    prompt_digest: bytes
+    suffix_digest: bytes | None
     stop: tuple[str, ...]
     max_tokens: int
     sampling: SamplingParams
     text: str
     finish_reason: str
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 @dataclass(frozen=True)
@@ -62,28 +73,33 @@ class TypeaheadCache:
     def remember(self, job: CompletionJob, text: str, finish_reason: str) -> None:
         prompt = _typed_text(job)
         if eligible(job) and prompt is not None and text:
+            suffix = None if job.suffix is None else _digest(job.suffix)
             self._finished.append(
                 _Finished(
-                    prompt, job.suffix, job.stop, job.max_tokens, job.sampling, text, finish_reason
+                    len(prompt), _digest(prompt), suffix, job.stop, job.max_tokens,
+                    job.sampling, text, finish_reason,
                 )
-            )
+            )  # fmt: skip
 
     def lookup(self, job: CompletionJob) -> TypeaheadHit | None:
         prompt = _typed_text(job)
         if not eligible(job) or prompt is None:
             return None
+        suffix = None if job.suffix is None else _digest(job.suffix)
         for done in reversed(self._finished):
-            if not self._same_request_shape(done, job) or not prompt.startswith(done.prompt):
+            typed = prompt[done.prompt_length :]
+            if not typed or len(done.text) <= len(typed) or not done.text.startswith(typed):
                 continue
-            typed = prompt[len(done.prompt) :]
-            if typed and len(done.text) > len(typed) and done.text.startswith(typed):
+            if not self._same_request_shape(done, job, suffix):
+                continue
+            if _digest(prompt[: done.prompt_length]) == done.prompt_digest:
                 return TypeaheadHit(done.text[len(typed) :], done.finish_reason)
         return None
 
     @staticmethod
-    def _same_request_shape(done: _Finished, job: CompletionJob) -> bool:
+    def _same_request_shape(done: _Finished, job: CompletionJob, suffix: bytes | None) -> bool:
         return (
-            done.suffix == job.suffix
+            done.suffix_digest == suffix
             and done.stop == job.stop
             and done.max_tokens == job.max_tokens
             and done.sampling == job.sampling
