@@ -154,6 +154,7 @@ def _api_config(settings: Settings) -> ApiConfig:
         max_concurrent_per_key=settings.max_concurrent_per_key,
         request_timeout_seconds=settings.request_timeout_seconds,
         allowed_hosts=allowed_hosts(settings.host, settings.allowed_host),
+        cache_per_key=settings.cache_per_key,
     )
 
 

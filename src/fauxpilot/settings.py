@@ -138,6 +138,11 @@ class Settings(BaseSettings):
         description="API key clients must send (repeatable); none: the API is open",
     )
     api_key_file: Path | None = Field(None, description="file with one API key per line")
+    cache_per_key: bool = Field(
+        True,
+        description="with API keys on, each key reuses only its own prompt cache and typeahead "
+        "(false: shared, which lets one key time what another sent)",
+    )
     allowed_host: list[str] = Field(
         default_factory=list,
         description="a name clients reach the server by, besides loopback ones (repeatable; "

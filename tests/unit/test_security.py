@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from fauxpilot.api import create_app
+from fauxpilot.api.auth import key_label
 from fauxpilot.api.config import ApiConfig
 from fauxpilot.api.hosts import allowed_hosts, host_name
 from fauxpilot.api.protocol import MAX_LOGIT_BIAS
@@ -24,6 +25,7 @@ from fauxpilot.engine.base import (
     SamplingParams,
 )
 from fauxpilot.engine.sampling import adjust_logits
+from fauxpilot.engine.slots import SlotPool
 from fauxpilot.evaluation import sandbox as sandbox_module
 from fauxpilot.evaluation.sandbox import Sandbox, SandboxUnavailableError
 from fauxpilot.evaluation.sandbox_limits import Limits
@@ -230,3 +232,59 @@ def test_a_bundle_pins_every_wheel_by_hash_and_its_models_by_the_catalog(tmp_pat
     with pytest.raises(BundleError, match="refusing"):
         place_models(unpacked, tmp_path / "target")
     assert (tmp_path / "outside.gguf").exists()
+
+
+class RecordingMemory:
+    def __init__(self) -> None:
+        self.copies: list[tuple[int, int, int]] = []
+
+    def forget(self, seq_id: int, keep: int) -> bool:
+        return True
+
+    def copy(self, source: int, target: int, keep: int) -> bool:
+        self.copies.append((source, target, keep))
+        return True
+
+
+def test_kv_cells_are_reused_only_within_one_cache_scope() -> None:
+    memory = RecordingMemory()
+    pool = SlotPool(memory, 2)
+    code = list(range(100))
+    first, _ = pool.take(pool.free(), code, 99, scope="key-aaaa")
+    first.tokens = code
+    pool.release(first)
+    slot, cached = pool.take(pool.free(), [*code, 7], 100, scope="key-bbbb")
+    assert cached == 0 and memory.copies == []  # another key's code is computed afresh
+    slot.tokens = [*code, 7]
+    pool.release(slot)
+    again, cached = pool.take(pool.free(), [*code, 8], 100, scope="key-aaaa")
+    assert cached == 100 and again is first
+
+
+KEYED = ApiConfig(api_keys=("sk-key-aaaa-0001", "sk-key-bbbb-0002"))
+
+
+def test_typeahead_serves_a_key_only_its_own_suggestions(engine: FakeEngine) -> None:
+    body = {"prompt": "def f():\n    ", "suffix": "\n", "max_tokens": 16, "temperature": 0}
+    typed = {**body, "prompt": "def f():\n    ret"}
+    with TestClient(create_app(engine, "fake-model", config=KEYED)) as client:
+        engine.queue_output("return 42\n")
+        first = client.post("/v1/completions", json=body, headers=auth("sk-key-aaaa-0001"))
+        assert first.json()["choices"][0]["text"].startswith("return 42")
+        asked = len(engine.requests)
+        engine.queue_output("rieve()")
+        other = client.post("/v1/completions", json=typed, headers=auth("sk-key-bbbb-0002"))
+        assert len(engine.requests) > asked  # key b's request ran the model
+        assert other.json()["choices"][0]["text"] == "rieve()"
+        before = len(engine.requests)
+        own = client.post("/v1/completions", json=typed, headers=auth("sk-key-aaaa-0001"))
+        assert own.json()["choices"][0]["text"].startswith("urn 42")
+        assert len(engine.requests) == before  # served from key a's typeahead
+        assert {r.cache_scope for r in engine.requests} == {
+            key_label("sk-key-aaaa-0001"),
+            key_label("sk-key-bbbb-0002"),
+        }
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

@@ -94,7 +94,7 @@ def create_app(
 
     app = FastAPI(title="FauxPilot", version=__version__, lifespan=lifespan)
     service = CompletionService(metered, options)
-    app.state.fauxpilot = AppState(metered, service, model_name, metrics)
+    app.state.fauxpilot = AppState(metered, service, model_name, metrics, config.cache_per_key)
     install_error_handlers(app)
     for module in (openai, editors, llamacpp, chat, operations):
         app.include_router(module.router)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fauxpilot.api.errors import error_body, send_error
+from fauxpilot.completion.types import CompletionJob
 
 # Paths anyone may call: load balancers and orchestrators probe health without a key.
 OPEN_PATHS = frozenset({"/health"})
@@ -84,3 +86,11 @@ async def _refuse(send: Send, missing: bool) -> None:
     )
     body = error_body(message, "invalid_request_error", code="invalid_api_key")
     await send_error(send, 401, body, [(b"www-authenticate", b'Bearer realm="fauxpilot"')])
+
+
+def with_cache_scope(job: CompletionJob, scope: Scope, per_key: bool = True) -> CompletionJob:
+    """The job, limited to the caches of the key it came with (when keys are on)."""
+    key = scope.get(KEY_SCOPE_ENTRY)
+    if not per_key or key is None:
+        return job
+    return dataclasses.replace(job, cache_scope=key_label(key))

@@ -28,7 +28,7 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request) 
     state = app_state(request)
     state.require_ready()
     chat_id = f"chatcmpl-{uuid.uuid4().hex}"
-    job = _job(state, body, chat_id)
+    job = state.scoped(_job(state, body, chat_id), request)
     prepared = state.service.prepare(job)
     created = int(time.time())
     if body.stream:

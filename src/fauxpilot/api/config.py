@@ -19,3 +19,5 @@ class ApiConfig:
     request_timeout_seconds: float = 120.0
     # Names a request's Host may give besides loopback ones; None: no check (hosts.py).
     allowed_hosts: tuple[str, ...] | None = None
+    # With keys on, each key reuses only its own KV prefix cache and typeahead.
+    cache_per_key: bool = True

@@ -76,6 +76,7 @@ async def _answer(
     state: AppState, job: CompletionJob, body: LlamaCppRequest, request: Request
 ) -> Response:
     state.require_ready()
+    job = state.scoped(job, request)
     if job.max_tokens < 0:  # "until done": as much as the context leaves after the prompt
         job = dataclasses.replace(job, max_tokens=state.engine.model.context_length // 2)
     prepared = state.service.prepare(job)

@@ -39,7 +39,7 @@ async def create_completion(body: CompletionRequest, request: Request) -> Respon
     state = app_state(request)
     state.require_ready()
     completion_id = new_completion_id()
-    job = to_job(body, completion_id, state.engine.model.vocab_size)
+    job = state.scoped(to_job(body, completion_id, state.engine.model.vocab_size), request)
     prepared = state.service.prepare(job)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

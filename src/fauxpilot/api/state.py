@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from fauxpilot.api.auth import with_cache_scope
 from fauxpilot.api.metrics import Metrics
 from fauxpilot.completion.service import CompletionService
+from fauxpilot.completion.types import CompletionJob
 from fauxpilot.engine.base import Engine, EngineNotReady
 
 
@@ -17,6 +19,10 @@ class AppState:
     service: CompletionService
     model_name: str
     metrics: Metrics
+    cache_per_key: bool = True  # keys on: each key reuses only its own caches
+
+    def scoped(self, job: CompletionJob, request: Request) -> CompletionJob:
+        return with_cache_scope(job, request.scope, self.cache_per_key)
 
     def require_ready(self) -> None:
         health = self.engine.health()

@@ -247,7 +247,7 @@ class CompletionService:
         window = suffix_window(job.suffix or "", self._options.suffix_rank_lines)
         candidates = [fim_choice.text, left_choice.text]
         best = await pick_by_suffix(
-            self._engine, f"{job.request_id}-{index}", left, candidates, window
+            self._engine, f"{job.request_id}-{index}", left, candidates, window, job.cache_scope
         )
         chosen = (fim_choice, left_choice)[best]
         chosen.index = index
@@ -322,6 +322,7 @@ class CompletionService:
             stop_token_ids=self._stop_token_ids(),
             top_logprobs=logprobs,
             prompt_logprobs=job.echo and logprobs is not None,
+            cache_scope=job.cache_scope,
         )
 
 

@@ -52,7 +52,7 @@ def continuation_prompts(
 
 
 async def continuation_logprob(
-    engine: Engine, request_id: str, prompt: list[int], start: int
+    engine: Engine, request_id: str, prompt: list[int], start: int, cache_scope: str = ""
 ) -> float:
     """The log-probability of prompt[start:] given prompt[:start]."""
     request = GenerationRequest(
@@ -61,6 +61,7 @@ async def continuation_logprob(
         max_tokens=0,
         prompt_logprobs=True,
         prompt_logprobs_from=start,
+        cache_scope=cache_scope,
     )
     total = 0.0
     async with aclosing(engine.generate(request)) as events:
@@ -76,6 +77,7 @@ async def pick_by_suffix(
     left: PreparedPrompt,
     candidates: list[str],
     window: str,
+    cache_scope: str = "",
 ) -> int:
     """The index of the candidate that best leads into `window`; the first one on a tie."""
     if len(set(candidates)) == 1:
@@ -85,7 +87,7 @@ async def pick_by_suffix(
     # candidates (or copied from them), so each reads only its candidate and the window.
     scores = await gather_or_cancel(
         *(
-            continuation_logprob(engine, f"{request_id}-rank{number}", prompt, start)
+            continuation_logprob(engine, f"{request_id}-rank{number}", prompt, start, cache_scope)
             for number, prompt in enumerate(prompts)
         )
     )

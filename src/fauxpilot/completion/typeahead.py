@@ -26,6 +26,7 @@ REMEMBERED = 64
 class _Finished:
     """A finished suggestion and what identifies its request: digests, not the code."""
 
+    cache_scope: str
     prompt_length: int
     prompt_digest: bytes
     suffix_digest: bytes | None
@@ -76,7 +77,7 @@ class TypeaheadCache:
             suffix = None if job.suffix is None else _digest(job.suffix)
             self._finished.append(
                 _Finished(
-                    len(prompt), _digest(prompt), suffix, job.stop, job.max_tokens,
+                    job.cache_scope, len(prompt), _digest(prompt), suffix, job.stop, job.max_tokens,
                     job.sampling, text, finish_reason,
                 )
             )  # fmt: skip
@@ -99,7 +100,8 @@ class TypeaheadCache:
     @staticmethod
     def _same_request_shape(done: _Finished, job: CompletionJob, suffix: bytes | None) -> bool:
         return (
-            done.suffix_digest == suffix
+            done.cache_scope == job.cache_scope
+            and done.suffix_digest == suffix
             and done.stop == job.stop
             and done.max_tokens == job.max_tokens
             and done.sampling == job.sampling

@@ -30,6 +30,8 @@ class CompletionJob:
     context_files: tuple[ContextFile, ...] = ()
     # Text the client wants after the FIM middle token (llama.cpp's /infill `prompt`).
     middle: str | None = None
+    # Whose caches (KV prefix, typeahead) this request may use: one scope per API key.
+    cache_scope: str = ""
     # The editor's language id or the file's path, for per-language stopping.
     language: str | None = None
     path: str | None = None

@@ -63,6 +63,9 @@ class GenerationRequest:
     # With prompt_logprobs: score only the prompt tokens from this index on; the tokens
     # before it may come from a slot's cache.
     prompt_logprobs_from: int = 0
+    # Who may reuse the KV cells this request leaves: only requests of the same scope (one
+    # per API key when keys are on), so no key learns from timing what another one sent.
+    cache_scope: str = ""
 
 
 @dataclass(frozen=True)

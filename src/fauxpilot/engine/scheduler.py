@@ -225,7 +225,7 @@ class Scheduler:
         if sequence.request.prompt_logprobs:
             # The logits that score token i come from position i - 1: recompute from there.
             limit = min(limit, max(sequence.request.prompt_logprobs_from - 1, 0))
-        slot, keep = self._slots.take(free, prompt, limit)
+        slot, keep = self._slots.take(free, prompt, limit, sequence.request.cache_scope)
         sequence.slot = slot
         sequence.prompt_pos = keep
         sequence.cached = keep

@@ -33,6 +33,7 @@ class Slot:
     tokens: list[int] = field(default_factory=list)  # what this slot's KV cache holds
     busy: bool = False
     last_used: float = 0.0
+    scope: str = ""  # the cache scope of the request that filled `tokens`
 
 
 class SlotPool:
@@ -43,19 +44,25 @@ class SlotPool:
     def free(self) -> list[Slot]:
         return [slot for slot in self.slots if not slot.busy]
 
-    def take(self, free: list[Slot], prompt: list[int], limit: int) -> tuple[Slot, int]:
+    def take(
+        self, free: list[Slot], prompt: list[int], limit: int, scope: str = ""
+    ) -> tuple[Slot, int]:
         """The free slot for `prompt`, busy now, and how many prompt tokens it has cached.
 
         At most `limit` tokens are kept: the cells after them are dropped, to be computed
-        again (their logits are needed).
+        again (their logits are needed). Only cells of the same cache `scope` are reused.
         """
-        cached = {slot.seq_id: common_prefix_length(slot.tokens, prompt) for slot in self.slots}
+        cached = {
+            slot.seq_id: common_prefix_length(slot.tokens, prompt) if slot.scope == scope else 0
+            for slot in self.slots
+        }
         slot = max(free, key=lambda s: (cached[s.seq_id], -s.last_used))
         keep = min(self._take_longer_prefix(slot, cached), limit)
         if not self._memory.forget(slot.seq_id, keep):
             keep = 0
         slot.tokens = slot.tokens[:keep]
         slot.busy = True
+        slot.scope = scope
         return slot, keep
 
     def release(self, slot: Slot) -> None:
