@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import socket
+import tempfile
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
@@ -288,3 +292,71 @@ def test_typeahead_serves_a_key_only_its_own_suggestions(engine: FakeEngine) -> 
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+CHEATS = {
+    "prints the marker from argv": "import sys, os\nprint(sys.argv[-1])\nos._exit(0)\n",
+    "reads its command line": (
+        "import os\nprint(open('/proc/self/cmdline').read().replace(chr(0), chr(10)))\n"
+        "os._exit(0)\n"
+    ),
+    "reads the marker pipe": (
+        "import os\nfor fd in range(3, 64):\n    try:\n        print(os.read(fd, 64).decode())\n"
+        "    except OSError:\n        pass\nos._exit(0)\n"
+    ),
+    "runs the exit handlers itself": "import atexit, os\natexit._run_exitfuncs()\nos._exit(0)\n",
+    "searches the objects": (
+        "import gc, os\nfor o in gc.get_objects():\n    print(repr(o)[:80])\nos._exit(0)\n"
+    ),
+    "walks the frames": (
+        "import os, sys\nf = sys._getframe()\nwhile f is not None:\n"
+        "    print(f.f_locals)\n    f = f.f_back\nos._exit(0)\n"
+    ),
+    "exits 0 in the middle": "import sys\nsys.exit(0)\nassert False\n",
+}
+
+
+@pytest.mark.parametrize("cheat", sorted(CHEATS))
+def test_a_program_cannot_pass_without_running_to_its_end(cheat: str) -> None:
+    sandbox = Sandbox.detect(Limits(timeout=10))
+    result = sandbox.run(CHEATS[cheat])
+    assert not result.passed, (cheat, result)
+    assert sandbox.run("assert sum(range(4)) == 6\n").passed
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_unix_sockets_outside_the_sandbox_are_out_of_reach(tmp_path: Path) -> None:
+    sandbox = Sandbox.detect(Limits(timeout=10))
+    assert sandbox.isolation.description.startswith("bubblewrap"), sandbox.isolation
+    places = [Path(tempfile.gettempdir()), Path("/run"), Path("/dev/shm"), Path.home()]
+    listeners = []
+    for place in places:
+        if not place.is_dir():
+            continue
+        path = place / f"fauxpilot-test-{os.getpid()}.sock"
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(path))
+        os.chmod(path, 0o777)
+        listener.listen(1)
+        listener.settimeout(0.5)
+        listeners.append((path, listener))
+    program = (
+        "import socket\nreached = []\n"
+        + "".join(
+            f"s = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect({str(path)!r})\n"
+            f"    s.sendall(b'escape')\n    reached.append({str(path)!r})\nexcept OSError:\n"
+            "    pass\n"
+            for path, _ in listeners
+        )
+        + "assert not reached, reached\n"
+    )
+    try:
+        result = sandbox.run(program)
+        assert result.passed, result.error
+        for _, listener in listeners:
+            with pytest.raises(TimeoutError):
+                listener.accept()
+    finally:
+        for path, listener in listeners:
+            listener.close()
+            path.unlink(missing_ok=True)

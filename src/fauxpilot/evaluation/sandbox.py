@@ -4,48 +4,38 @@ Each program runs in its own process, `python -I` (isolated mode: no user site, 
 variables, the script's folder not on sys.path), with:
 
 - a wall-clock timeout, after which the whole process group is killed (SIGKILL);
-- resource limits set in the child before it starts (RLIMIT_CPU, RLIMIT_AS, RLIMIT_FSIZE,
-  RLIMIT_NOFILE, RLIMIT_CORE 0; RLIMIT_NPROC only when it runs as a dedicated user, since
-  the limit counts every process of the user and root ignores it);
+- resource limits set in the child before it starts (sandbox_limits.py: CPU time, address
+  space, file size, open files, no core files, and processes: RLIMIT_NPROC above what its
+  user runs already, and a pids cgroup when it runs as root, whom RLIMIT_NPROC does not bind);
 - a fresh temporary working directory, deleted afterwards, which is also its HOME and
-  TMPDIR; an environment of PATH, HOME, TMPDIR and a UTF-8 locale only; stdin at EOF
-  (/dev/null); stdout and stderr in anonymous temporary files that RLIMIT_FSIZE caps;
-- when util-linux `unshare` works here, new namespaces: network (only a loopback device,
-  which is down: no connection to anything, including the FauxPilot server on 127.0.0.1),
-  PID (it cannot see or signal any other process; its descendants die with it), and in the
-  strongest set-ups mount, IPC and UTS, where `sandbox_isolation.py` makes every mount
-  read-only except the working directory (bind-mounted writable), puts a read-only /dev of
-  null, zero, full, random and urandom only over /dev, and drops all privileges.
+  TMPDIR; an environment of PATH, HOME, TMPDIR and a UTF-8 locale only; stdin at EOF;
+  stdout and stderr in anonymous temporary files that the file-size limit caps;
+- new namespaces, from the strongest set-up that works on the machine.
 
-`detect_isolation` tries these set-ups once, strongest first, and keeps the first whose probe
+`detect_isolation` tries the set-ups once, strongest first, and keeps the first whose probe
 passes: it must fail to connect to a socket listening on 127.0.0.1 and, when it claims a
-read-only filesystem, fail to create a file beside its working directory, have no
-capabilities, and find /dev/null and /proc working. `Isolation.description` says which one is
-in force ("none: ..." when none works: then the program can reach the network).
+read-only filesystem, fail to create a file outside its working directory, have no
+capabilities, and find /dev/null and /proc working. With none, `Sandbox.detect` refuses to
+run anything unless the caller allows it (`--unsafe-no-sandbox`).
 
-1. As root, read-only, as user `nobody` (no groups, no_new_privs): under this interpreter if
-   `nobody` can run it, else under a system Python 3.8+ such as Debian's /usr/bin/python3
-   (HumanEval needs only the standard library; the description names it). Here the venv's
-   interpreter is under /root, which `nobody` cannot enter, so it is the system one.
-2. As root, read-only, as root with every capability dropped for good (locked secure bits,
-   empty bounding set, no_new_privs): it cannot remount anything, but reads what root reads.
-3. As another user: read-only inside a user namespace (`--map-root-user`), no capabilities.
-4. Fallbacks sharing the filesystem: network and PID namespaces as `nobody` (it can write
-   world-writable places such as /tmp) or as root (it can write any file on the machine), or
-   a network namespace only.
+1. bubblewrap, when installed (sandbox_bwrap.py): every namespace new, the filesystem
+   read-only but the working directory, private /tmp, /run, /dev/shm and home, so the Unix
+   sockets of the machine's services are out of reach; no capabilities.
+2. util-linux `unshare` as root: network, PID, mount, IPC and UTS namespaces, every mount
+   read-only but the working directory (`sandbox_isolation.py`), as user `nobody` (under this
+   interpreter if `nobody` may run it, else a system Python 3.8+, named in the
+   description), or as root with every capability dropped for good.
+3. `unshare` as another user: the same inside a user namespace, no capabilities.
+4. Fallbacks sharing the filesystem: network and PID namespaces, or a network namespace only.
 
-What read-only protects: nothing outside the working directory can be created, changed or
-deleted, and the mounts cannot be undone (no CAP_SYS_ADMIN; in a new user namespace they are
-locked). What it does not: the program can read every file its user can read (as `nobody`,
-world-readable ones) and print it into its error, which goes into the results; it can connect
-to filesystem Unix sockets its user may write to (as root, e.g. a Docker socket, if any);
-there is no /dev/shm, so multiprocessing locks fail. There is no seccomp filter and no cgroup:
-kernel bugs are in reach, and as root a fork bomb is stopped only by the timeout. This is not
-a container: it suits HumanEval-style code from a model that is not trying to escape, not
-hostile code.
+What it does not stop: the program reads what its user may read (root without capabilities
+reads root's files) and may print it into its error, which goes into the results; outside
+bubblewrap it can connect to filesystem Unix sockets its user may write to; there is no
+seccomp filter, so kernel bugs are in reach. It suits HumanEval-style code from a model, not
+code written to escape.
 
-A program passes only if it exits with status 0 after running to its end: a marker written
-after the program's last line must appear, so `sys.exit(0)` inside a test does not pass.
+A program passes only if it exits with status 0 after its last line ran: the bootstrap
+below writes a marker the program never sees only then (see _BOOTSTRAP).
 """
 
 from __future__ import annotations
@@ -67,6 +57,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from fauxpilot.evaluation import sandbox_isolation
+from fauxpilot.evaluation.sandbox_bwrap import bwrap_prefix, with_workdir
 from fauxpilot.evaluation.sandbox_limits import (
     Limits,
     PidsCgroup,
@@ -82,13 +73,53 @@ _NAMESPACES = "network, PID, mount, IPC and UTS namespaces"
 _READ_ONLY = "filesystem read-only except its working directory"
 Status = Literal["passed", "failed", "timeout"]
 
-# Runs the program as __main__, then writes the marker on the raw stdout descriptor.
-_BOOTSTRAP = (
-    "import os, runpy, sys\n"
-    "runpy.run_path(sys.argv[1], run_name='__main__')\n"
-    "sys.stdout.flush()\n"
-    "os.write(1, ('\\n' + sys.argv[2] + '\\n').encode())\n"
-)
+# Reads the pass marker from a pipe and closes it; hands it to an exit handler that only the
+# interpreter's own normal exit runs (its Python entry point is replaced; the garbage
+# collector's object lists and reads of process memory are refused, so the handler cannot
+# be found short of scanning the heap with ctypes); runs the program as __main__. Any
+# exception, SystemExit included, ends the process without exit handlers, so the marker is
+# written only after the program's last line ran. It is never in argv, the environment, a
+# file or a name the program can import.
+_BOOTSTRAP = """\
+import atexit, os, runpy, sys
+def arm(fd):
+    marker = os.read(fd, 64)
+    os.close(fd)
+    def finish():
+        sys.stdout.flush()
+        os.write(1, b"\\n" + marker + b"\\n")
+    atexit.register(finish)
+    def refuse(*args):
+        raise RuntimeError("the evaluation sandbox refuses this")
+    atexit._run_exitfuncs = refuse
+    refused = {"gc.get_objects", "gc.get_referrers", "gc.get_referents"}
+    def audit(event, args):
+        if event in refused:
+            raise RuntimeError(f"the evaluation sandbox refuses {event}")
+        if event == "open" and isinstance(args[0], (str, bytes)):
+            path = os.fsdecode(args[0])
+            if path.startswith("/proc/") and path.rstrip("/").endswith(("/mem", "/maps")):
+                raise RuntimeError(f"the evaluation sandbox refuses to open {path}")
+    sys.addaudithook(audit)
+arm(int(sys.argv[2]))
+del arm
+try:
+    runpy.run_path(sys.argv[1], run_name="__main__")
+except SystemExit as exit:
+    code = exit.code
+    if code is None or code == 0:
+        code = "the program exited before its tests finished"
+    if not isinstance(code, int):
+        sys.stderr.write(f"{code}\\n")
+        code = 1
+    sys.stderr.flush()
+    os._exit(code)
+except BaseException:
+    import traceback
+    traceback.print_exc()
+    sys.stderr.flush()
+    os._exit(1)
+"""
 _PROGRAM_NAME = "program.py"
 _PROBE = """\
 import socket
@@ -178,9 +209,27 @@ class Sandbox:
 
 def candidate_isolations() -> list[Isolation]:
     """The set-ups to try, strongest first."""
+    candidates = _bubblewrap_isolations()
     unshare = shutil.which("unshare")
     if unshare is None:
+        return candidates
+    return candidates + _unshare_isolations(unshare)
+
+
+def _bubblewrap_isolations() -> list[Isolation]:
+    """bubblewrap first where it is installed: it alone hides the machine's Unix sockets."""
+    prefix = bwrap_prefix(sys.executable)
+    if prefix is None:
         return []
+    who = "as root without capabilities" if os.geteuid() == 0 else "no capabilities"
+    description = (
+        f"bubblewrap: every namespace new; {_READ_ONLY}; private /tmp, /run, /dev/shm and "
+        f"home; {who}"
+    )
+    return [Isolation(description, prefix, read_only=True)]
+
+
+def _unshare_isolations(unshare: str) -> list[Isolation]:
     pid = ("--pid", "--fork", "--kill-child")
     mounted = (*pid, "--mount", "--mount-proc", "--ipc", "--uts", "--")
     if os.geteuid() != 0:
@@ -275,7 +324,8 @@ def detect_isolation(limits: Limits | None = None) -> Isolation:
 
 def _probe(candidate: Isolation, limits: Limits, port: int) -> str:
     """Why `candidate` does not isolate as it says ("" when it does)."""
-    outside = Path(tempfile.gettempdir(), f"fauxpilot-probe-{secrets.token_hex(8)}")
+    # Not under /tmp: bubblewrap gives the program a private /tmp, where writing is harmless.
+    outside = Path(sys.prefix, f"fauxpilot-probe-{secrets.token_hex(8)}")
     probe = _PROBE.format(port=port, read_only=candidate.read_only, outside=str(outside))
     try:
         result = execute(probe, candidate, limits)
@@ -302,12 +352,17 @@ def execute(source: str, isolation: Isolation, limits: Limits) -> ExecutionResul
         if isolation.run_as is not None:
             os.chown(workdir, isolation.run_as, isolation.run_as)
         interpreter = isolation.interpreter or sys.executable
-        command = [*isolation.prefix, interpreter, "-I", "-c", _BOOTSTRAP, _PROGRAM_NAME]
+        prefix = with_workdir(isolation.prefix, workdir)
+        command = [*prefix, interpreter, "-I", "-c", _BOOTSTRAP, _PROGRAM_NAME]
         uid = isolation.run_as if isolation.run_as is not None else os.getuid()
         rlimits = resource_limits(limits, uid)
         cgroup = stack.enter_context(PidsCgroup.create(limits.processes)) if uid == 0 else None
+        marker_read, marker_write = os.pipe()
+        os.write(marker_write, marker.encode())
+        os.close(marker_write)
         process = subprocess.Popen(
-            [*command, marker],
+            [*command, str(marker_read)],
+            pass_fds=(marker_read,),
             cwd=workdir,
             env=_child_environment(workdir),
             stdin=subprocess.DEVNULL,
@@ -316,6 +371,7 @@ def execute(source: str, isolation: Isolation, limits: Limits) -> ExecutionResul
             start_new_session=True,
             preexec_fn=functools.partial(apply_limits, rlimits, cgroup),
         )
+        os.close(marker_read)
         timed_out = _wait_and_kill(process, limits.timeout)
         status, error = _verdict(
             process.returncode, timed_out, _tail(stdout, limits), _tail(stderr, limits), marker
