@@ -29,7 +29,7 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request) 
     state.require_ready()
     chat_id = f"chatcmpl-{uuid.uuid4().hex}"
     job = state.scoped(_job(state, body, chat_id), request)
-    prepared = state.service.prepare(job)
+    prepared = await state.prepare(job)
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

@@ -79,7 +79,7 @@ async def _answer(
     job = state.scoped(job, request)
     if job.max_tokens < 0:  # "until done": as much as the context leaves after the prompt
         job = dataclasses.replace(job, max_tokens=state.engine.model.context_length // 2)
-    prepared = state.service.prepare(job)
+    prepared = await state.prepare(job)
     progress = _Progress()
     texts = _texts(state, job, prepared, progress, body.t_max_predict_ms)
     if body.stream:

@@ -40,7 +40,7 @@ async def create_completion(body: CompletionRequest, request: Request) -> Respon
     state.require_ready()
     completion_id = new_completion_id()
     job = state.scoped(to_job(body, completion_id, state.engine.model.vocab_size), request)
-    prepared = state.service.prepare(job)
+    prepared = await state.prepare(job)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = _stream_chunks(state, job, prepared, completion_id, include_usage)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from fauxpilot.api.auth import with_cache_scope
 from fauxpilot.api.metrics import Metrics
+from fauxpilot.completion.fim import PreparedPrompt
 from fauxpilot.completion.service import CompletionService
 from fauxpilot.completion.types import CompletionJob
 from fauxpilot.engine.base import Engine, EngineNotReady
@@ -20,6 +22,14 @@ class AppState:
     model_name: str
     metrics: Metrics
     cache_per_key: bool = True  # keys on: each key reuses only its own caches
+    # Prompts tokenized at once, off the event loop: a few large ones must not stall every
+    # client, nor all compete for the CPU together.
+    _preparing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+
+    async def prepare(self, job: CompletionJob) -> list[PreparedPrompt]:
+        """The job's token prompts (CompletionService.prepare), computed in a worker thread."""
+        async with self._preparing:
+            return await asyncio.to_thread(self.service.prepare, job)
 
     def scoped(self, job: CompletionJob, request: Request) -> CompletionJob:
         return with_cache_scope(job, request.scope, self.cache_per_key)
