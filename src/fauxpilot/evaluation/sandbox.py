@@ -217,16 +217,29 @@ def candidate_isolations() -> list[Isolation]:
 
 
 def _bubblewrap_isolations() -> list[Isolation]:
-    """bubblewrap first where it is installed: it alone hides the machine's Unix sockets."""
-    prefix = bwrap_prefix(sys.executable)
-    if prefix is None:
-        return []
-    who = "as root without capabilities" if os.geteuid() == 0 else "no capabilities"
-    description = (
-        f"bubblewrap: every namespace new; {_READ_ONLY}; private /tmp, /run, /dev/shm and "
-        f"home; {who}"
+    """bubblewrap first where it is installed: it alone hides the machine's Unix sockets.
+
+    As root, bubblewrap is started as user `nobody` (setpriv), with a system interpreter
+    `nobody` may run, so root's files stay unreadable too; then as root without capabilities.
+    """
+    described = (
+        f"bubblewrap: every namespace new; {_READ_ONLY}; private /tmp, /run, /dev/shm and home"
     )
-    return [Isolation(description, prefix, read_only=True)]
+    candidates = []
+    setpriv = shutil.which("setpriv")
+    system = _system_interpreter() if os.geteuid() == 0 and setpriv else None
+    if setpriv is not None and system is not None:
+        prefix = bwrap_prefix(system[0])
+        if prefix is not None:
+            as_nobody = (setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                         "--inh-caps=-all", *prefix)  # fmt: skip
+            description = f"{described}; as user nobody, with {system[0]} (Python {system[1]})"
+            candidates.append(Isolation(description, as_nobody, NOBODY, system[0], read_only=True))
+    prefix = bwrap_prefix(sys.executable)
+    if prefix is not None:
+        who = "as root without capabilities" if os.geteuid() == 0 else "no capabilities"
+        candidates.append(Isolation(f"{described}; {who}", prefix, read_only=True))
+    return candidates
 
 
 def _unshare_isolations(unshare: str) -> list[Isolation]:

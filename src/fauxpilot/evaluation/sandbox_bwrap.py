@@ -42,7 +42,9 @@ def bwrap_prefix(interpreter: str) -> tuple[str, ...] | None:
 
 
 def _interpreter_dirs(interpreter: str) -> list[str]:
-    folders = {sys.prefix, sys.base_prefix, str(Path(interpreter).resolve().parent.parent)}
+    folders = {str(Path(interpreter).resolve().parent.parent)}
+    if interpreter == sys.executable:  # this venv and the Python it was made from
+        folders |= {sys.prefix, sys.base_prefix}
     return sorted(folder for folder in folders if os.path.isdir(folder))
 
 
