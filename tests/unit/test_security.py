@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from fauxpilot.models.resolve import resolve_model
 from fauxpilot.models.store import ModelStore
 from fauxpilot.settings import Settings
 
-from .fakes import FakeEngine
+from .fakes import ByteTokenizer, FakeEngine
 
 
 def metric_series(client: TestClient, name: str) -> list[str]:
@@ -360,3 +361,33 @@ def test_unix_sockets_outside_the_sandbox_are_out_of_reach(tmp_path: Path) -> No
         for path, listener in listeners:
             listener.close()
             path.unlink(missing_ok=True)
+
+
+class ThreadRecordingTokenizer(ByteTokenizer):
+    def __init__(self) -> None:
+        self.threads: set[str] = set()
+
+    def tokenize(self, text: str, *, special: bool) -> list[int]:
+        self.threads.add(threading.current_thread().name)
+        return super().tokenize(text, special=special)
+
+
+def test_prompts_are_tokenized_off_the_event_loop(engine: FakeEngine) -> None:
+    tokenizer = ThreadRecordingTokenizer()
+    engine._tokenizer = tokenizer
+    with TestClient(create_app(engine, "fake-model")) as client:
+        loop_thread: list[str] = []
+
+        @client.app.get("/which-thread")  # type: ignore[attr-defined, untyped-decorator]
+        async def which_thread() -> dict[str, str]:
+            loop_thread.append(threading.current_thread().name)
+            return {}
+
+        client.get("/which-thread")
+        for path, body in (
+            ("/v1/completions", {"prompt": "def f():", "suffix": "\n", "max_tokens": 2}),
+            ("/completion", {"prompt": "def f():", "n_predict": 2}),
+            ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}),
+        ):
+            assert client.post(path, json=body).status_code == 200, path
+    assert tokenizer.threads and loop_thread[0] not in tokenizer.threads
