@@ -35,7 +35,7 @@ seccomp filter, so kernel bugs are in reach. It suits HumanEval-style code from 
 code written to escape.
 
 A program passes only if it exits with status 0 after its last line ran: the bootstrap
-below writes a marker the program never sees only then (see _BOOTSTRAP).
+writes a marker the program never sees only then (BOOTSTRAP in sandbox_programs.py).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from fauxpilot.evaluation.sandbox_limits import (
     apply_limits,
     resource_limits,
 )
+from fauxpilot.evaluation.sandbox_programs import BOOTSTRAP, PROBE
 
 log = logging.getLogger(__name__)
 
@@ -73,77 +74,7 @@ _NAMESPACES = "network, PID, mount, IPC and UTS namespaces"
 _READ_ONLY = "filesystem read-only except its working directory"
 Status = Literal["passed", "failed", "timeout"]
 
-# Reads the pass marker from a pipe and closes it; hands it to an exit handler that only the
-# interpreter's own normal exit runs (its Python entry point is replaced; the garbage
-# collector's object lists and reads of process memory are refused, so the handler cannot
-# be found short of scanning the heap with ctypes); runs the program as __main__. Any
-# exception, SystemExit included, ends the process without exit handlers, so the marker is
-# written only after the program's last line ran. It is never in argv, the environment, a
-# file or a name the program can import.
-_BOOTSTRAP = """\
-import atexit, os, runpy, sys
-def arm(fd):
-    marker = os.read(fd, 64)
-    os.close(fd)
-    def finish():
-        sys.stdout.flush()
-        os.write(1, b"\\n" + marker + b"\\n")
-    atexit.register(finish)
-    def refuse(*args):
-        raise RuntimeError("the evaluation sandbox refuses this")
-    atexit._run_exitfuncs = refuse
-    refused = {"gc.get_objects", "gc.get_referrers", "gc.get_referents"}
-    def audit(event, args):
-        if event in refused:
-            raise RuntimeError(f"the evaluation sandbox refuses {event}")
-        if event == "open" and isinstance(args[0], (str, bytes)):
-            path = os.fsdecode(args[0])
-            if path.startswith("/proc/") and path.rstrip("/").endswith(("/mem", "/maps")):
-                raise RuntimeError(f"the evaluation sandbox refuses to open {path}")
-    sys.addaudithook(audit)
-arm(int(sys.argv[2]))
-del arm
-try:
-    runpy.run_path(sys.argv[1], run_name="__main__")
-except SystemExit as exit:
-    code = exit.code
-    if code is None or code == 0:
-        code = "the program exited before its tests finished"
-    if not isinstance(code, int):
-        sys.stderr.write(f"{code}\\n")
-        code = 1
-    sys.stderr.flush()
-    os._exit(code)
-except BaseException:
-    import traceback
-    traceback.print_exc()
-    sys.stderr.flush()
-    os._exit(1)
-"""
 _PROGRAM_NAME = "program.py"
-_PROBE = """\
-import socket
-try:
-    socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
-except OSError:
-    pass
-else:
-    raise SystemExit("the network is reachable")
-with open("probe.txt", "w") as probe:
-    probe.write("the working directory is writable")
-if {read_only}:
-    try:
-        open({outside!r}, "x").close()
-    except OSError:
-        pass
-    else:
-        raise SystemExit("a file outside the working directory was writable")
-    with open("/dev/null", "w") as null, open("/proc/self/status") as status:
-        null.write("/dev/null works")
-        capabilities = [line.split()[1] for line in status if line.startswith("CapEff:")]
-    if int(capabilities[0], 16):
-        raise SystemExit("the program has capabilities")
-"""
 
 
 @dataclass(frozen=True)
@@ -339,7 +270,7 @@ def _probe(candidate: Isolation, limits: Limits, port: int) -> str:
     """Why `candidate` does not isolate as it says ("" when it does)."""
     # Not under /tmp: bubblewrap gives the program a private /tmp, where writing is harmless.
     outside = Path(sys.prefix, f"fauxpilot-probe-{secrets.token_hex(8)}")
-    probe = _PROBE.format(port=port, read_only=candidate.read_only, outside=str(outside))
+    probe = PROBE.format(port=port, read_only=candidate.read_only, outside=str(outside))
     try:
         result = execute(probe, candidate, limits)
     finally:
@@ -366,7 +297,7 @@ def execute(source: str, isolation: Isolation, limits: Limits) -> ExecutionResul
             os.chown(workdir, isolation.run_as, isolation.run_as)
         interpreter = isolation.interpreter or sys.executable
         prefix = with_workdir(isolation.prefix, workdir)
-        command = [*prefix, interpreter, "-I", "-c", _BOOTSTRAP, _PROGRAM_NAME]
+        command = [*prefix, interpreter, "-I", "-c", BOOTSTRAP, _PROGRAM_NAME]
         uid = isolation.run_as if isolation.run_as is not None else os.getuid()
         rlimits = resource_limits(limits, uid)
         cgroup = stack.enter_context(PidsCgroup.create(limits.processes)) if uid == 0 else None
