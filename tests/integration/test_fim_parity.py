@@ -1,0 +1,41 @@
+"""Parity: the server's own FIM (`prompt` + `suffix`) scores at least what the model's raw FIM
+prompt scores through the same server, with the cursor where editors put it (issue 16)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fauxpilot.evaluation.client import CompletionClient, RequestSettings
+from fauxpilot.evaluation.runner import RunConfig, run_evaluation
+from fauxpilot.evaluation.sandbox import Sandbox
+from fauxpilot.evaluation.sandbox_limits import Limits
+from fauxpilot.evaluation.tasks import as_editor_sends, load_infilling, move_cursor
+
+from .conftest import Server
+
+pytestmark = [pytest.mark.integration, pytest.mark.default_model]
+
+DATA = Path(__file__).resolve().parents[3] / "shared/eval/humaneval-infilling"
+QWEN_FIM = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
+
+
+def solved(server: Server, cursor: str, raw: bool) -> int:
+    tasks = load_infilling(DATA / "HumanEval-SingleLineInfilling.jsonl.gz")[::40]
+    moved = [move_cursor(as_editor_sends(task), cursor) for task in tasks]
+    settings = RequestSettings(max_tokens=48, stop=(), raw_fim=QWEN_FIM if raw else None)
+    with CompletionClient(server.url, settings) as client:
+        outcome = run_evaluation(moved, client, Sandbox.detect(Limits(timeout=10)), RunConfig())
+    assert not outcome.failures and len(outcome.results) == len(moved)
+    return sum(any(result.passed) for result in outcome.results)
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"the infilling data is not at {DATA}")
+def test_suffix_scores_at_least_the_raw_fim_prompt_when_the_cursor_ends_a_line(
+    default_server: Server,
+) -> None:
+    raw = solved(default_server, "line-end", raw=True)
+    ours = solved(default_server, "line-end", raw=False)
+    assert ours >= raw, (ours, raw)
+    assert ours > 0
