@@ -42,7 +42,9 @@ log = logging.getLogger("fauxpilot")
 
 
 def build_engine(settings: Settings, model: ResolvedModel) -> Engine:
-    """llama.cpp for GGUF files, CTranslate2 for Hugging Face checkpoints (or as asked)."""
+    """llama.cpp for GGUF files, CTranslate2 for Hugging Face checkpoints (or as asked).
+
+    Raises EngineCrashError when the installed llama.cpp build crashes on this CPU."""
     engine = settings.engine
     if engine == "auto":
         engine = "ctranslate2" if model.kind == "hf" else "llama.cpp"
@@ -64,6 +66,8 @@ def build_engine(settings: Settings, model: ResolvedModel) -> Engine:
         main_gpu=settings.main_gpu,
         tensor_split=tuple(settings.tensor_split_values()),
     )
+    # A native crash here would kill this process silently: prove the build in a child first.
+    ensure_engine_runs(model.path, settings.home, settings.threads)
     return LlamaCppEngine(model.name, model.path, model.family, options, settings.max_waiting)
 
 
@@ -105,8 +109,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.model, ModelStore(settings.home), pull_missing=not settings.offline
     )
     engine = build_engine(settings, model)
-    if isinstance(engine, LlamaCppEngine):
-        ensure_engine_runs(model.path, settings.home, settings.threads)
     failures: list[BaseException] = []
 
     def stop_serving(error: BaseException) -> None:
@@ -187,8 +189,6 @@ def cmd_complete(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"slots": 1})
     model = resolve_model(settings.model, ModelStore(settings.home))
     engine = build_engine(settings, model)
-    if isinstance(engine, LlamaCppEngine):
-        ensure_engine_runs(model.path, settings.home, settings.threads)
     engine.start()
     try:
         job = CompletionJob(

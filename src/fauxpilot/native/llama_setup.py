@@ -42,12 +42,11 @@ class NoWorkingBuildError(RuntimeError):
 
 def install_build(venv: Path, build: LlamaBuild, cpu: CpuInfo, version: str) -> InstalledBuild:
     wheel = build_wheel(venv / "bin" / "python", version, cpu, build)
-    if not installed_matches(venv, wheel, cpu):
+    digest = sha256_file(wheel)
+    if not installed_matches(venv, wheel, digest, cpu):
         log.info("llama.cpp: installing the %s build (%s)", build.variant, build.why)
         install_wheel(venv, wheel)
-    return InstalledBuild(
-        build.variant, build.cmake_args, wheel.name, sha256_file(wheel), cpu.key()
-    )
+    return InstalledBuild(build.variant, build.cmake_args, wheel.name, digest, cpu.key())
 
 
 def ensure_llama(

@@ -136,12 +136,13 @@ def install_wheel(venv: Path, wheel: Path) -> None:
         raise WheelBuildError(f"installing {wheel.name} into {venv} failed")
 
 
-def installed_matches(venv: Path, wheel: Path, cpu: CpuInfo) -> bool:
-    """Whether the venv holds this very wheel, put there by set-up on this kind of CPU."""
+def installed_matches(venv: Path, wheel: Path, wheel_sha256: str, cpu: CpuInfo) -> bool:
+    """Whether the venv holds this very wheel (its digest given), put there by set-up on this
+    kind of CPU."""
     record = read_record(venv)
     if record is None or record.cpu_key != cpu.key() or record.wheel != wheel.name:
         return False
-    if record.wheel_sha256 != sha256_file(wheel):
+    if record.wheel_sha256 != wheel_sha256:
         return False
     python = venv / "bin" / "python"
     found = subprocess.run(
