@@ -200,7 +200,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
             stop=tuple(args.stop or ()),
         )
         service = CompletionService(engine)
-        result = asyncio.run(service.complete(job, service.prepare(job)))
+        result = asyncio.run(service.complete(service.prepare(job)))
     finally:
         engine.close()
     sys.stdout.write(result.choices[0].text + "\n")

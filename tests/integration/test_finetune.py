@@ -22,8 +22,9 @@ pytest.importorskip("peft")
 pytest.importorskip("gguf")
 
 from fauxpilot.bench.servers import start_fauxpilot
-from fauxpilot.engine.llamacpp_model import LlamaModel, LoadOptions
+from fauxpilot.engine.llamacpp_model import LlamaModel
 from fauxpilot.finetune.export import merged_model
+from tests.engines import cpu_options
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +81,7 @@ def _check_same_greedy_tokens(run: Path, gguf: Path) -> None:
     import torch
 
     model, tokenizer = merged_model(run)
-    llama = LlamaModel(gguf, LoadOptions(threads=2, context_per_slot=256, slots=1, batch_size=64))
+    llama = LlamaModel(gguf, cpu_options(threads=2, context_per_slot=256, slots=1, batch_size=64))
     try:
         for prompt in PROMPTS:
             ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from fauxpilot.engine.llamacpp_model import LlamaModel, LoadOptions
+from fauxpilot.engine.llamacpp_model import LlamaModel
 from fauxpilot.evaluation.tasks import load_humaneval
 from fauxpilot.models.catalog import find_entry
 from fauxpilot.models.gguf_to_hf import build_tokenizer, read_metadata
 from fauxpilot.models.store import ModelStore
 from fauxpilot.settings import Settings
+from tests.engines import cpu_options
 
 pytest.importorskip("tokenizers")
 pytest.importorskip("gguf")
@@ -35,7 +36,7 @@ AWKWARD = [
 def test_rebuilt_tokenizer_matches_llama_cpp(model: str) -> None:
     path = ModelStore(Settings().home).verify(find_entry(model))
     tokenizer = build_tokenizer(read_metadata(path).fields)
-    llama = LlamaModel(path, LoadOptions(threads=1, context_per_slot=256, slots=1, batch_size=32))
+    llama = LlamaModel(path, cpu_options(threads=1, context_per_slot=256, slots=1, batch_size=32))
     try:
         texts = [task.prompt for task in load_humaneval()] + AWKWARD
         mismatches = [

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from fauxpilot.engine.llamacpp_model import LlamaModel, LoadOptions
+from fauxpilot.engine.llamacpp_model import LlamaModel
 from fauxpilot.models.catalog import find_entry
 from fauxpilot.models.store import ModelStore
 from fauxpilot.settings import Settings
+from tests.engines import cpu_options
 
 pytestmark = [pytest.mark.integration]
 
@@ -25,7 +26,7 @@ CODE = "def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci
 @pytest.fixture(scope="module")
 def llama() -> Iterator[LlamaModel]:
     path = ModelStore(Settings().home).verify(find_entry("smollm2-135m"))
-    model = LlamaModel(path, LoadOptions(threads=2, context_per_slot=256, slots=3, batch_size=64))
+    model = LlamaModel(path, cpu_options(threads=2, context_per_slot=256, slots=3, batch_size=64))
     yield model
     model.close()
 

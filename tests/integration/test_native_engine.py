@@ -14,12 +14,13 @@ import pytest
 
 from fauxpilot.engine.base import EngineError
 from fauxpilot.engine.llamacpp import LlamaCppEngine
-from fauxpilot.engine.llamacpp_model import LlamaModel, LoadOptions
+from fauxpilot.engine.llamacpp_model import LlamaModel
 from fauxpilot.models.catalog import find_entry
 from fauxpilot.models.store import ModelStore
 from fauxpilot.native.probe import CRASH_VARIABLE, run_probe
 from fauxpilot.native.wheels import read_record
 from fauxpilot.settings import Settings
+from tests.engines import MAX_WAITING, cpu_options
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +44,8 @@ def fauxpilot(
 
 
 def test_the_engine_is_ready_only_after_its_first_decode(monkeypatch: pytest.MonkeyPatch) -> None:
-    options = LoadOptions(threads=2, context_per_slot=512, slots=2, batch_size=64)
-    engine = LlamaCppEngine("smollm2-135m", tiny_model(), None, options)
+    options = cpu_options(threads=2, context_per_slot=512, slots=2, batch_size=64)
+    engine = LlamaCppEngine("smollm2-135m", tiny_model(), None, options, MAX_WAITING)
     decoded: list[bool] = []
     real_warm_up = LlamaModel.warm_up
 
@@ -64,7 +65,7 @@ def test_the_engine_is_ready_only_after_its_first_decode(monkeypatch: pytest.Mon
         raise EngineError("llama_decode failed with status 1")
 
     monkeypatch.setattr(LlamaModel, "warm_up", failing_warm_up)
-    broken = LlamaCppEngine("smollm2-135m", tiny_model(), None, options)
+    broken = LlamaCppEngine("smollm2-135m", tiny_model(), None, options, MAX_WAITING)
     with pytest.raises(EngineError):
         broken.start()
     health = broken.health()

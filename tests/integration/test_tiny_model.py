@@ -188,7 +188,13 @@ def test_long_prompt_is_trimmed_not_refused(tiny_server: Server) -> None:
 BAD = [
     (b'{"prompt": ', 400, "invalid_request_error", None),
     (json.dumps({"prompt": "x", "temperature": 5}).encode(), 400, "invalid_request_error", None),
-    (json.dumps({"prompt": "x", "n": 500}).encode(), 400, "invalid_request_error", None),
+    # Over the server's limit of choices: refused the way max_tokens over its limit is.
+    (
+        json.dumps({"prompt": "x", "n": 500}).encode(),
+        400,
+        "invalid_request_error",
+        "limit_exceeded",
+    ),
     (
         json.dumps({"prompt": "x", "max_tokens": 100000}).encode(),
         400,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from fauxpilot.engine.base import (
     ChatTemplateMissing,
     EngineEvent,
+    EngineStatus,
     FinishEvent,
     GenerationRequest,
     Health,
@@ -142,8 +143,8 @@ class FakeEngine:
         self.aborted.append(request_id)
 
     def health(self) -> Health:
-        status = "ok" if self.ready else "loading"
-        return Health(ready=self.ready, status=status, free_slots=1, total_slots=1)
+        status = EngineStatus.OK if self.ready else EngineStatus.LOADING
+        return Health(status=status, free_slots=1, total_slots=1)
 
     def start(self) -> None:
         pass

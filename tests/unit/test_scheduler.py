@@ -15,13 +15,13 @@ from fauxpilot.engine.base import (
     SamplingParams,
     TokenEvent,
 )
-from fauxpilot.engine.scheduler import Scheduler, Sequence
+from fauxpilot.engine.scheduler import BatchRow, Generation, Scheduler
 
 VOCAB = 50
 END = 0
 
 
-class FakeDecoder:
+class FakeBatchModel:
     """Next token = hash of the sequence's cached context, read in position order."""
 
     def __init__(self, slots: int, batch_capacity: int = 8, context: int = 64) -> None:
@@ -52,9 +52,9 @@ class FakeDecoder:
         for position in [p for p in cells if p >= start and (end < 0 or p < end)]:
             del cells[position]
 
-    def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
+    def decode(self, rows: list[BatchRow]) -> None:
         self._rows = []
-        for token, position, seq_id, wants in entries:
+        for token, position, seq_id, wants in rows:
             cells = self.positions[seq_id]
             assert position not in cells, "a position is computed twice"
             cells[position] = token
@@ -64,7 +64,7 @@ class FakeDecoder:
             row[self.next_token(context)] = 5.0
             self._rows.append(row if wants else np.full(VOCAB, np.nan, dtype=np.float32))
         self.steps += 1
-        self.rows_per_step.append(len(entries))
+        self.rows_per_step.append(len(rows))
 
     def next_token(self, context: list[int]) -> int:
         return 1 + sum(context) * 7 % (VOCAB - 1)
@@ -92,7 +92,7 @@ def finished(events: list[object]) -> bool:
     return bool(events) and isinstance(events[-1], FinishEvent)
 
 
-def run(scheduler: Scheduler, sequences: list[Sequence], events: dict[str, list[object]]) -> None:
+def run(scheduler: Scheduler, sequences: list[Generation], events: dict[str, list[object]]) -> None:
     for sequence in sequences:
         scheduler.submit(sequence)
     for _ in range(200):
@@ -102,9 +102,9 @@ def run(scheduler: Scheduler, sequences: list[Sequence], events: dict[str, list[
     raise AssertionError("sequences did not finish")
 
 
-def make(name: str, prompt: list[int], events: dict[str, list[object]], **kw: int) -> Sequence:
+def make(name: str, prompt: list[int], events: dict[str, list[object]], **kw: int) -> Generation:
     events[name] = []
-    return Sequence(request(name, prompt, **kw), events[name].append)
+    return Generation(request(name, prompt, **kw), events[name].append)
 
 
 def tokens_of(events: list[object]) -> list[int]:
@@ -116,17 +116,17 @@ def test_batched_greedy_equals_solo() -> None:
     solo: dict[str, list[int]] = {}
     for name, prompt in prompts.items():
         events: dict[str, list[object]] = {}
-        run(Scheduler(FakeDecoder(1), 1, 8), [make(name, prompt, events)], events)
+        run(Scheduler(FakeBatchModel(1), 1, 8), [make(name, prompt, events)], events)
         solo[name] = tokens_of(events[name])
     events = {}
     batched = [make(name, prompt, events) for name, prompt in prompts.items()]
-    run(Scheduler(FakeDecoder(3), 3, 8), batched, events)
+    run(Scheduler(FakeBatchModel(3), 3, 8), batched, events)
     assert {name: tokens_of(events[name]) for name in prompts} == solo
     assert all(len(tokens) == 6 for tokens in solo.values())
 
 
 def test_next_request_reuses_the_slot_with_the_longest_prefix() -> None:
-    decoder = FakeDecoder(2, batch_capacity=64)
+    decoder = FakeBatchModel(2, batch_capacity=64)
     scheduler = Scheduler(decoder, 2, 8)
     events: dict[str, list[object]] = {}
     run(
@@ -144,7 +144,7 @@ def test_next_request_reuses_the_slot_with_the_longest_prefix() -> None:
 
 
 def test_identical_prompt_recomputes_only_its_last_token() -> None:
-    decoder = FakeDecoder(1, batch_capacity=64)
+    decoder = FakeBatchModel(1, batch_capacity=64)
     scheduler = Scheduler(decoder, 1, 8)
     events: dict[str, list[object]] = {}
     run(scheduler, [make("one", [1, 2, 3, 4], events)], events)
@@ -155,7 +155,7 @@ def test_identical_prompt_recomputes_only_its_last_token() -> None:
 
 
 def test_long_prompts_are_prefilled_in_chunks_beside_running_decodes() -> None:
-    decoder = FakeDecoder(2, batch_capacity=16)
+    decoder = FakeBatchModel(2, batch_capacity=16)
     scheduler = Scheduler(decoder, 2, 8, prefill_while_decoding=3)
     events: dict[str, list[object]] = {}
     short = make("short", [1, 2], events, max_tokens=20)
@@ -172,7 +172,7 @@ def test_long_prompts_are_prefilled_in_chunks_beside_running_decodes() -> None:
 
 
 def test_cancelled_sequence_frees_its_slot() -> None:
-    decoder = FakeDecoder(1)
+    decoder = FakeBatchModel(1)
     scheduler = Scheduler(decoder, 1, 8)
     events: dict[str, list[object]] = {}
     first = make("first", [1, 2, 3], events, max_tokens=50)
@@ -188,7 +188,7 @@ def test_cancelled_sequence_frees_its_slot() -> None:
 
 
 def test_end_token_finishes_with_stop() -> None:
-    class EndingDecoder(FakeDecoder):
+    class EndingDecoder(FakeBatchModel):
         def logits(self, batch_index: int) -> np.ndarray:
             row = np.zeros(VOCAB, dtype=np.float32)
             row[END] = 1.0
@@ -200,14 +200,14 @@ def test_end_token_finishes_with_stop() -> None:
 
 
 def test_full_queue_is_refused() -> None:
-    scheduler = Scheduler(FakeDecoder(1), 1, max_waiting=1)
+    scheduler = Scheduler(FakeBatchModel(1), 1, max_waiting=1)
     events: dict[str, list[object]] = {}
     scheduler.submit(make("a", [1], events))
     with pytest.raises(EngineOverloaded):
         scheduler.submit(make("b", [1], events))
 
 
-class CyclingDecoder(FakeDecoder):
+class CyclingDecoder(FakeBatchModel):
     """Counts 1..5 over and over, except that position 20 says 9: drafts mostly match."""
 
     def next_token(self, context: list[int]) -> int:
@@ -236,7 +236,7 @@ def test_speculative_drafts_give_the_same_tokens_in_fewer_steps(max_tokens: int)
     assert steps[4] < steps[0]
 
 
-class ContraryDecoder(FakeDecoder):
+class ContraryDecoder(FakeBatchModel):
     """Says 1, 2, 3, then a new number each time: a draft after 1, 2, 3 is always wrong."""
 
     def next_token(self, context: list[int]) -> int:
@@ -260,7 +260,7 @@ def test_rejected_drafts_back_off() -> None:
 
 
 def test_zero_max_tokens_only_reads_the_prompt() -> None:
-    decoder = FakeDecoder(1, batch_capacity=64)
+    decoder = FakeBatchModel(1, batch_capacity=64)
     scheduler = Scheduler(decoder, 1, 8)
     events: dict[str, list[object]] = {}
     run(scheduler, [make("warm", [1, 2, 3, 4], events, max_tokens=0)], events)
@@ -269,7 +269,7 @@ def test_zero_max_tokens_only_reads_the_prompt() -> None:
 
 
 def test_a_cancelled_sequence_leaves_its_slot_to_the_next_request_at_once() -> None:
-    decoder = FakeDecoder(2, batch_capacity=64)
+    decoder = FakeBatchModel(2, batch_capacity=64)
     scheduler = Scheduler(decoder, 2, 8)
     events: dict[str, list[object]] = {}
     first = make("first", list(range(1, 30)), events, max_tokens=50)
@@ -287,11 +287,11 @@ def test_prompt_logprobs_from_an_index_reuse_the_cache_and_equal_full_scoring() 
     events: dict[str, list[object]] = {}
     full = make("full", prompt, events, max_tokens=0)
     full.request = dataclasses.replace(full.request, prompt_logprobs=True)
-    run(Scheduler(FakeDecoder(1, batch_capacity=64), 1, 8), [full], events)
+    run(Scheduler(FakeBatchModel(1, batch_capacity=64), 1, 8), [full], events)
     full_scores = [e.logprob for e in events["full"] if isinstance(e, TokenEvent)]
     assert len(full_scores) == len(prompt) and full_scores[0] is None
 
-    decoder = FakeDecoder(1, batch_capacity=64)
+    decoder = FakeBatchModel(1, batch_capacity=64)
     scheduler = Scheduler(decoder, 1, 8)
     run(scheduler, [make("before", prompt[:20], events, max_tokens=0)], events)
     before = decoder.decoded_tokens
@@ -313,10 +313,10 @@ def test_prompt_logprobs_from_an_index_reuse_the_cache_and_equal_full_scoring() 
 def test_a_request_copies_the_prefix_a_busy_slot_holds() -> None:
     shared = list(range(1, 41))
     solo: dict[str, list[object]] = {}
-    alone = Scheduler(FakeDecoder(1, batch_capacity=64), 1, 8)
+    alone = Scheduler(FakeBatchModel(1, batch_capacity=64), 1, 8)
     run(alone, [make("solo", [*shared, 7], solo)], solo)
 
-    decoder = FakeDecoder(2, batch_capacity=64)
+    decoder = FakeBatchModel(2, batch_capacity=64)
     scheduler = Scheduler(decoder, 2, 8)
     events: dict[str, list[object]] = {}
     running = make("running", [*shared, 3, 4], events, max_tokens=30)
@@ -331,7 +331,7 @@ def test_a_request_copies_the_prefix_a_busy_slot_holds() -> None:
 
 
 def test_a_short_shared_start_is_read_again_not_copied() -> None:
-    decoder = FakeDecoder(2, batch_capacity=64)
+    decoder = FakeBatchModel(2, batch_capacity=64)
     scheduler = Scheduler(decoder, 2, 8)
     events: dict[str, list[object]] = {}
     scheduler.submit(make("running", [*range(1, 11), 3, 4], events, max_tokens=30))

@@ -6,7 +6,7 @@ import asyncio
 
 from fauxpilot.completion.service import CompletionService
 from fauxpilot.completion.suffix_rank import suffix_window
-from fauxpilot.completion.types import ChoiceDelta, CompletionJob, CompletionOptions, Usage
+from fauxpilot.completion.types import ChoiceDelta, CompletionJob, CompletionOptions
 from fauxpilot.engine.base import SamplingParams, common_prefix_length
 
 from .fakes import SPECIALS, FakeEngine
@@ -43,7 +43,7 @@ def job(**fields: object) -> CompletionJob:
 
 def complete(service: CompletionService, request: CompletionJob) -> list[str]:
     prepared = service.prepare(request)
-    result = asyncio.run(service.complete(request, prepared))
+    result = asyncio.run(service.complete(prepared))
     return [choice.text for choice in result.choices]
 
 
@@ -143,7 +143,7 @@ def test_a_ranked_suggestion_streams_as_one_delta_with_its_finish_reason() -> No
     request = job()
 
     async def collect() -> list[ChoiceDelta]:
-        return [delta async for delta in service.stream(request, service.prepare(request), Usage())]
+        return [delta async for delta in service.stream(service.prepare(request))]
 
     deltas = asyncio.run(collect())
     assert [(delta.text, delta.finish_reason) for delta in deltas] == [(GOOD, "stop")]

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fauxpilot import __version__
-from fauxpilot.api import chat, editors, llamacpp, openai, operations
+from fauxpilot.api import chat, editors, llama_server, openai, operations
 from fauxpilot.api.admission import Admission
 from fauxpilot.api.auth import ApiKeyAuth
 from fauxpilot.api.config import ApiConfig
@@ -96,7 +96,7 @@ def create_app(
     service = CompletionService(metered, options)
     app.state.fauxpilot = AppState(metered, service, model_name, metrics, config.cache_per_key)
     install_error_handlers(app)
-    for module in (openai, editors, llamacpp, chat, operations):
+    for module in (openai, editors, llama_server, chat, operations):
         app.include_router(module.router)
     # Added innermost first: a request meets them in the reverse order.
     app.add_middleware(

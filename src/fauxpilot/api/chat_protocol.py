@@ -7,12 +7,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fauxpilot.api.protocol import (
-    MAX_CHOICES,
     MAX_STOP_LENGTH,
     MAX_STOPS,
     ClientRequest,
     StreamOptions,
+    engine_seed,
 )
+from fauxpilot.engine.base import SamplingParams
 
 DEFAULT_CHAT_MAX_TOKENS = 512
 
@@ -43,7 +44,7 @@ class ChatCompletionRequest(ClientRequest):
     max_completion_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    n: int = Field(1, ge=1, le=MAX_CHOICES)
+    n: int = Field(1, ge=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = None
@@ -58,3 +59,12 @@ class ChatCompletionRequest(ClientRequest):
 
     def token_limit(self) -> int:
         return self.max_completion_tokens or self.max_tokens or DEFAULT_CHAT_MAX_TOKENS
+
+    def to_sampling_params(self) -> SamplingParams:
+        return SamplingParams(
+            temperature=1.0 if self.temperature is None else self.temperature,
+            top_p=1.0 if self.top_p is None else self.top_p,
+            presence_penalty=self.presence_penalty or 0.0,
+            frequency_penalty=self.frequency_penalty or 0.0,
+            seed=engine_seed(self.seed),
+        )

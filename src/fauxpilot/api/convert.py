@@ -21,36 +21,14 @@ from fauxpilot.completion.types import (
     LogprobEntry,
     Usage,
 )
-from fauxpilot.engine.base import SamplingParams
-
-_SEED_MASK = 2**64 - 1
 
 
-def engine_seed(seed: int | None) -> int | None:
-    """A client's seed (any 64-bit integer, signed or not) as the engine takes it."""
-    return None if seed is None else seed & _SEED_MASK
-
-
-def new_completion_id() -> str:
-    return f"cmpl-{uuid.uuid4().hex}"
+def new_id(kind: str) -> str:
+    """A response id as OpenAI forms them: "cmpl-…" for completions, "chatcmpl-…" for chats."""
+    return f"{kind}-{uuid.uuid4().hex}"
 
 
 def to_job(request: CompletionRequest, request_id: str, vocab_size: int) -> CompletionJob:
-    # Token ids from other vocabularies (the Copilot plugin biases GPT-2's 50256) are ignored.
-    logit_bias = {
-        int(key): value
-        for key, value in (request.logit_bias or {}).items()
-        if int(key) < vocab_size
-    }
-    sampling = SamplingParams(
-        temperature=0.6 if request.temperature is None else request.temperature,
-        top_p=1.0 if request.top_p is None else request.top_p,
-        top_k=request.top_k or 0,
-        presence_penalty=request.presence_penalty or 0.0,
-        frequency_penalty=request.frequency_penalty or 0.0,
-        logit_bias=logit_bias,
-        seed=engine_seed(request.seed),
-    )
     segments = request.segments
     context = tuple(
         ContextFile(snippet.filepath, snippet.body)
@@ -64,8 +42,8 @@ def to_job(request: CompletionRequest, request_id: str, vocab_size: int) -> Comp
         context_files=context,
         language=request.language_hint(),
         path=segments.filepath if segments is not None else None,
-        max_tokens=request.max_tokens or 16,
-        sampling=sampling,
+        max_tokens=request.token_limit(),
+        sampling=request.to_sampling_params(vocab_size),
         stop=tuple(request.stop_list()),
         logprobs=request.logprobs,
         echo=request.echo,

@@ -7,11 +7,10 @@ abandoned one is cancelled, which frees its sequences and KV slots at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TypeVar
 
 from fastapi import Request
-from fastapi.responses import Response
 
 T = TypeVar("T")
 
@@ -37,14 +36,3 @@ async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-
-
-async def answer_while_connected(
-    request: Request, work: Awaitable[T], respond: Callable[[T], Response]
-) -> Response:
-    """`respond(result of work)`, or 499 once the client has gone."""
-    try:
-        result = await until_disconnected(request, work)
-    except ClientDisconnected:
-        return Response(status_code=CLIENT_CLOSED)
-    return respond(result)

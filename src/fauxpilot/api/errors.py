@@ -15,7 +15,7 @@ from starlette.types import Send
 
 from fauxpilot.completion.fim import PromptTooLongError
 from fauxpilot.completion.types import InvalidRequestError
-from fauxpilot.engine.base import EngineNotReady, EngineOverloaded
+from fauxpilot.engine.base import EngineCrashed, EngineNotReady, EngineOverloaded
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ def api_error_for(error: Exception) -> APIError:
         return APIError(503, str(error), "server_error", code="model_not_ready")
     if isinstance(error, EngineOverloaded):
         return APIError(503, str(error), "server_error", code="overloaded")
+    if isinstance(error, EngineCrashed):
+        return APIError(503, str(error), "server_error", code="engine_restarting")
     log.exception("internal error", exc_info=error)
     return APIError(500, "The server had an error while processing your request.", "server_error")
 
@@ -114,6 +116,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidRequestError, on_api_error)
     app.add_exception_handler(EngineNotReady, on_api_error)
     app.add_exception_handler(EngineOverloaded, on_api_error)
+    app.add_exception_handler(EngineCrashed, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_api_error)

@@ -6,7 +6,7 @@ import time
 from collections.abc import AsyncGenerator, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -104,6 +104,11 @@ class _EngineCollector(Collector):
         }
         for name, (documentation, value) in gauges.items():
             yield GaugeMetricFamily(name, documentation, value=value)
+        yield CounterMetricFamily(
+            "fauxpilot_engine_restarts",
+            "Times the engine process died and was started again",
+            value=health.restarts,
+        )
         yield GaugeMetricFamily(
             "fauxpilot_kv_cache_hit_ratio",
             "Share of all prompt tokens so far that came from a slot's cache",

@@ -7,21 +7,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from fauxpilot.api.convert import (
     completion_response,
-    new_completion_id,
+    new_id,
     stream_chunk,
     to_job,
     usage_chunk,
 )
-from fauxpilot.api.disconnect import answer_while_connected
 from fauxpilot.api.protocol import CompletionRequest, CompletionResponse, ModelCard, ModelList
-from fauxpilot.api.sse import with_done
-from fauxpilot.api.state import AppState, app_state
-from fauxpilot.completion.fim import PreparedPrompt
-from fauxpilot.completion.types import CompletionJob, CompletionResult, Usage
+from fauxpilot.api.serving import ReadyJob, answer_whole, prepare_job
+from fauxpilot.api.sse import event_stream
+from fauxpilot.api.state import app_state
+from fauxpilot.completion.types import CompletionResult
 
 router = APIRouter()
 
@@ -36,36 +35,30 @@ async def create_engine_completion(
 
 @router.post("/v1/completions", response_model=CompletionResponse)
 async def create_completion(body: CompletionRequest, request: Request) -> Response:
-    state = app_state(request)
-    state.require_ready()
-    completion_id = new_completion_id()
-    job = state.scoped(to_job(body, completion_id, state.engine.model.vocab_size), request)
-    prepared = await state.prepare(job)
+    completion_id = new_id("cmpl")
+    ready = await prepare_job(
+        request, lambda state: to_job(body, completion_id, state.engine.model.vocab_size)
+    )
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        chunks = _stream_chunks(state, job, prepared, completion_id, include_usage)
-        return StreamingResponse(with_done(chunks), media_type="text/event-stream")
+        return event_stream(_stream_chunks(ready, completion_id, include_usage))
 
     def respond(result: CompletionResult) -> Response:
-        response = completion_response(completion_id, state.model_name, result)
+        response = completion_response(completion_id, ready.model_name, result)
         return JSONResponse(response.model_dump())
 
-    return await answer_while_connected(request, state.service.complete(job, prepared), respond)
+    return await answer_whole(request, ready.state.service.complete(ready.prepared), respond)
 
 
 async def _stream_chunks(
-    state: AppState,
-    job: CompletionJob,
-    prepared: list[PreparedPrompt],
-    completion_id: str,
-    include_usage: bool,
+    ready: ReadyJob, completion_id: str, include_usage: bool
 ) -> AsyncIterator[dict[str, Any]]:
     created = int(time.time())
-    usage = Usage()
-    async for delta in state.service.stream(job, prepared, usage):
-        yield stream_chunk(completion_id, state.model_name, created, delta)
+    stream = ready.state.service.stream(ready.prepared)
+    async for delta in stream:
+        yield stream_chunk(completion_id, ready.model_name, created, delta)
     if include_usage:
-        yield usage_chunk(completion_id, state.model_name, created, usage)
+        yield usage_chunk(completion_id, ready.model_name, created, stream.usage)
 
 
 @router.get("/v1/models", response_model=ModelList)

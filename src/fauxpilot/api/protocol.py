@@ -10,13 +10,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
-MAX_CHOICES = 128
+from fauxpilot.engine.base import SamplingParams
+
 MAX_STOPS = 16
 MAX_STOP_LENGTH = 512
 # Each entry costs every token of the request; editors send a handful.
 MAX_LOGIT_BIAS = 1024
 TokenId = Annotated[int, Field(ge=0, le=2**31 - 1)]
 _TOKEN_ID = re.compile(r"[0-9]{1,10}")
+_SEED_MASK = 2**64 - 1
+# Request defaults as the original FauxPilot server used them.
+DEFAULT_MAX_TOKENS = 16
+DEFAULT_TEMPERATURE = 0.6
+
+
+def engine_seed(seed: int | None) -> int | None:
+    """A client's seed (any 64-bit integer, signed or not) as the engine takes it."""
+    return None if seed is None else seed & _SEED_MASK
 
 
 def lone_surrogate_path(value: Any, path: str = "") -> str | None:
@@ -94,11 +104,11 @@ class CompletionRequest(ClientRequest):
     model: str | None = None
     prompt: StrictStr | list[StrictStr] | list[TokenId] | list[list[TokenId]] = ""
     suffix: str | None = None
-    # Defaults as the original FauxPilot server used them.
-    max_tokens: int | None = Field(16, ge=1)
-    temperature: float | None = Field(0.6, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(DEFAULT_MAX_TOKENS, ge=1)
+    temperature: float | None = Field(DEFAULT_TEMPERATURE, ge=0.0, le=2.0)
     top_p: float | None = Field(1.0, gt=0.0, le=1.0)
-    n: int = Field(1, ge=1, le=MAX_CHOICES)
+    # How many choices a request may ask for is the completion service's limit (one place).
+    n: int = Field(1, ge=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
     logprobs: int | None = Field(None, ge=0, le=5)
@@ -153,9 +163,28 @@ class CompletionRequest(ClientRequest):
             raise ValueError("best_of must be greater than or equal to n")
         if self.stream and best_of > self.n:
             raise ValueError("best_of greater than n cannot be streamed")
-        if len(self.prompt_list()) * best_of > MAX_CHOICES:
-            raise ValueError(f"prompts times best_of (or n) may be at most {MAX_CHOICES}")
         return self
+
+    def token_limit(self) -> int:
+        return self.max_tokens or DEFAULT_MAX_TOKENS
+
+    def to_sampling_params(self, vocab_size: int) -> SamplingParams:
+        # Token ids from other vocabularies (the Copilot plugin biases GPT-2's 50256) are
+        # ignored.
+        logit_bias = {
+            int(key): value
+            for key, value in (self.logit_bias or {}).items()
+            if int(key) < vocab_size
+        }
+        return SamplingParams(
+            temperature=DEFAULT_TEMPERATURE if self.temperature is None else self.temperature,
+            top_p=1.0 if self.top_p is None else self.top_p,
+            top_k=self.top_k or 0,
+            presence_penalty=self.presence_penalty or 0.0,
+            frequency_penalty=self.frequency_penalty or 0.0,
+            logit_bias=logit_bias,
+            seed=engine_seed(self.seed),
+        )
 
     def prompt_list(self) -> list[str] | list[list[int]]:
         if self.segments is not None:
@@ -181,17 +210,6 @@ class CompletionRequest(ClientRequest):
         if self.stop is None:
             return []
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
-
-
-class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorDetail
 
 
 class Logprobs(BaseModel):

@@ -1,15 +1,14 @@
-"""Server-sent events as the OpenAI streaming API sends them."""
+"""Server-sent events as the OpenAI streaming API (and llama.cpp's server) send them."""
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fauxpilot.api.errors import api_error_for
+from fastapi.responses import StreamingResponse
 
-log = logging.getLogger(__name__)
+from fauxpilot.api.errors import api_error_for
 
 DONE = b"data: [DONE]\n\n"
 
@@ -18,11 +17,23 @@ def event(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
 
 
-async def with_done(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    """Encode chunks; an error mid-stream becomes one error event; always end with [DONE]."""
+async def encode_events(
+    chunks: AsyncIterator[dict[str, Any]], *, done_marker: bool = True
+) -> AsyncIterator[bytes]:
+    """Encode chunks; an error mid-stream becomes one error event (the status line is sent
+    already, so it is reported in-band); then `[DONE]`, unless the API has none."""
     try:
         async for chunk in chunks:
             yield event(chunk)
-    except Exception as error:  # the status line is sent already: report in-band
+    except Exception as error:
         yield event(api_error_for(error).body())
-    yield DONE
+    if done_marker:
+        yield DONE
+
+
+def event_stream(
+    chunks: AsyncIterator[dict[str, Any]], *, done_marker: bool = True
+) -> StreamingResponse:
+    return StreamingResponse(
+        encode_events(chunks, done_marker=done_marker), media_type="text/event-stream"
+    )

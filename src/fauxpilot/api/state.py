@@ -9,8 +9,7 @@ from fastapi import Request
 
 from fauxpilot.api.auth import with_cache_scope
 from fauxpilot.api.metrics import Metrics
-from fauxpilot.completion.fim import PreparedPrompt
-from fauxpilot.completion.service import CompletionService
+from fauxpilot.completion.service import CompletionService, PreparedJob
 from fauxpilot.completion.types import CompletionJob
 from fauxpilot.engine.base import Engine, EngineNotReady
 
@@ -26,7 +25,7 @@ class AppState:
     # client, nor all compete for the CPU together.
     _preparing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
-    async def prepare(self, job: CompletionJob) -> list[PreparedPrompt]:
+    async def prepare(self, job: CompletionJob) -> PreparedJob:
         """The job's token prompts (CompletionService.prepare), computed in a worker thread."""
         async with self._preparing:
             return await asyncio.to_thread(self.service.prepare, job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
@@ -27,6 +28,10 @@ class ChatTemplateMissing(ValueError):
 
 class EngineOverloaded(EngineError):
     """Too many requests are waiting."""
+
+
+class EngineCrashed(EngineError):
+    """The engine's process died while it ran the request; it is being restarted."""
 
 
 @dataclass(frozen=True)
@@ -116,15 +121,29 @@ class ModelInfo:
     unsupported_sampling: frozenset[str] = frozenset()
 
 
+class EngineStatus(StrEnum):
+    """Where an engine is in its life; only OK serves requests."""
+
+    LOADING = "loading"  # start() is loading the model and decoding its first token
+    OK = "ok"
+    RESTARTING = "restarting"  # its worker died and is being started again
+    FAILED = "failed"  # it could not start (or kept crashing); `detail` says why
+    STOPPED = "stopped"  # close() ran
+
+
 @dataclass(frozen=True)
 class Health:
-    ready: bool
-    status: str  # "loading", "ok", "failed"
+    status: EngineStatus
     detail: str = ""
     active_requests: int = 0
     waiting_requests: int = 0
     free_slots: int = 0
     total_slots: int = 0
+    restarts: int = 0  # times the engine's worker died and was started again
+
+    @property
+    def ready(self) -> bool:
+        return self.status is EngineStatus.OK
 
 
 class Tokenizer(Protocol):
@@ -153,7 +172,34 @@ def common_prefix_length(left: Sequence[int], right: Sequence[int]) -> int:
     return length
 
 
+def prompt_problem(
+    tokens: Sequence[int], vocab_size: int, context_length: int | None = None
+) -> str | None:
+    """What makes a token prompt impossible to run, or None: every engine and the completion
+    service check prompts with this one function (llama.cpp aborts the whole process on a
+    token id outside its vocabulary, so one must never reach it). Without `context_length`,
+    the length is not checked (the completion service trims long prompts)."""
+    if not tokens:
+        return "The prompt has no tokens."
+    bad = next((token for token in tokens if not 0 <= token < vocab_size), None)
+    if bad is not None:
+        return (
+            f"Token id {bad} in the prompt is outside the model's vocabulary "
+            f"(0 to {vocab_size - 1})."
+        )
+    if context_length is not None and len(tokens) >= context_length:
+        return (
+            f"The prompt of {len(tokens)} tokens does not fit the context of "
+            f"{context_length} tokens."
+        )
+    return None
+
+
 class Engine(Protocol):
+    """What the completion layer may ask of a model runner (engine/lifecycle.py implements
+    the shared part). An engine owns its model, its KV cache and its worker; it never sees
+    HTTP, FIM layouts or stop strings."""
+
     @property
     def model(self) -> ModelInfo: ...
 

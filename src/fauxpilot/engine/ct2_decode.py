@@ -9,7 +9,6 @@ scored sequence has finished, so such requests stream their tokens at the end.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +23,8 @@ from fauxpilot.engine.base import (
     Tokenizer,
     TokenLogprob,
 )
+from fauxpilot.engine.events import Emit
 from fauxpilot.engine.sampling import log_softmax, top_logprobs
-
-Emit = Callable[[EngineEvent | BaseException], None]
 
 
 @dataclass

@@ -12,25 +12,16 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fauxpilot.engine.base import (
-    EngineError,
-    EngineEvent,
-    EngineNotReady,
-    EngineOverloaded,
-    FinishEvent,
-    GenerationRequest,
-    Health,
-    ModelInfo,
-    Tokenizer,
-)
+from fauxpilot.engine.base import EngineError, EngineOverloaded, GenerationRequest, ModelInfo
 from fauxpilot.engine.ct2_decode import BatchDecoder, Ct2Job
-from fauxpilot.engine.events import EventBridge
+from fauxpilot.engine.events import Emit
 from fauxpilot.engine.hf_tokenizer import HfTokenizer
+from fauxpilot.engine.lifecycle import ManagedEngine, Occupancy, Started
 from fauxpilot.models.catalog import PromptFamily, detect_family
 
 log = logging.getLogger(__name__)
@@ -44,9 +35,9 @@ class Ct2Options:
     threads: int
     slots: int  # most sequences decoded in one batch
     context_length: int
-    device: str = "cpu"  # "cpu" or "cuda"
-    compute_type: str = "default"  # "default": int8 on CPU, float16 on GPU
-    gpus: int = 0  # CUDA: one model replica per GPU; batches go to whichever is free
+    device: str  # "cpu" or "cuda"
+    compute_type: str  # "default": int8 on CPU, float16 on GPU
+    gpus: int  # CUDA: one model replica per GPU; batches go to whichever is free
 
     def resolved_compute_type(self) -> str:
         if self.compute_type != "default":
@@ -54,58 +45,50 @@ class Ct2Options:
         return "int8" if self.device == "cpu" else "float16"
 
 
-class CTranslate2Engine:
+class CTranslate2Engine(ManagedEngine[Ct2Job]):
+    """A Hugging Face checkpoint run by CTranslate2, converted on first use.
+
+    Owns the generator (one replica per GPU on CUDA) and its batching thread, the only
+    thread that decodes. Never lets a sampling parameter it cannot honour pass silently:
+    the model info lists them, and the completion service refuses them with a 400.
+    """
+
     def __init__(
         self,
         name: str,
         model_dir: Path | Callable[[], Path],
         family: PromptFamily | None,
         options: Ct2Options,
-        max_waiting: int = 64,
+        max_waiting: int,
     ) -> None:
-        self._name = name
+        super().__init__(name)
         # A callable converts the checkpoint on first use (slow: it runs in start()).
         self._find_model_dir = model_dir if callable(model_dir) else lambda: model_dir
-        self._model_dir = Path()
         self._family = family
         self._options = options
-        self._max_waiting = max_waiting
+        self._batches = _BatchQueue(options.slots, max_waiting)
         self._generator: Any = None
-        self._decoder: BatchDecoder | None = None
-        self._tokenizer: HfTokenizer | None = None
-        self._vocabulary: list[str] = []
-        self._info: ModelInfo | None = None
-        self._status = "loading"
-        self._detail = ""
-        self._inbox: deque[Ct2Job] = deque()
-        self._running: list[Ct2Job] = []
-        self._wakeup = threading.Condition()
-        self._stopping = False
         self._thread: threading.Thread | None = None
 
-    # --- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> None:
-        try:
-            self._model_dir = self._find_model_dir()
-            log.info("loading %s with CTranslate2 from %s", self._name, self._model_dir)
-            self._load()
-        except Exception as error:
-            self._status, self._detail = "failed", str(error)
-            raise
-        self._thread = threading.Thread(target=self._run, name="fauxpilot-ct2", daemon=True)
+    def _start_backend(self) -> Started:
+        model_dir = self._find_model_dir()
+        log.info("loading %s with CTranslate2 from %s", self.name, model_dir)
+        started, decoder = self._load(model_dir)
+        self._thread = threading.Thread(
+            target=self._batches.run, args=(decoder,), name="fauxpilot-ct2", daemon=True
+        )
         self._thread.start()
-        self._status = "ok"
         log.info(
             "model ready: %s on %s (%s), batches of up to %d, %d threads",
-            self._name,
+            self.name,
             self._options.device,
             self._options.resolved_compute_type(),
             self._options.slots,
             self._options.threads,
         )
+        return started
 
-    def _load(self) -> None:
+    def _load(self, model_dir: Path) -> tuple[Started, BatchDecoder]:
         try:
             import ctranslate2
         except ImportError as error:
@@ -115,107 +98,59 @@ class CTranslate2Engine:
         options = self._options
         device_index = list(range(options.gpus)) if options.device == "cuda" and options.gpus else 0
         self._generator = ctranslate2.Generator(
-            str(self._model_dir),
+            str(model_dir),
             device=options.device,
             device_index=device_index,
             compute_type=options.resolved_compute_type(),
             intra_threads=options.threads,
         )
-        self._vocabulary = _read_vocabulary(self._model_dir)
-        tokenizer = HfTokenizer(self._model_dir / "hf_tokenizer")
-        self._tokenizer = tokenizer
-        family = self._family or detect_family(tokenizer.special_token_id)
-        self._info = ModelInfo(
-            name=self._name,
-            path=str(self._model_dir),
-            context_length=min(options.context_length, _trained_context(self._model_dir)),
-            vocab_size=len(self._vocabulary),
-            family=family,
+        vocabulary = _read_vocabulary(model_dir)
+        tokenizer = HfTokenizer(model_dir / "hf_tokenizer")
+        info = ModelInfo(
+            name=self.name,
+            path=str(model_dir),
+            context_length=min(options.context_length, _trained_context(model_dir)),
+            vocab_size=len(vocabulary),
+            family=self._family or detect_family(tokenizer.special_token_id),
             unsupported_sampling=UNSUPPORTED_SAMPLING,
         )
-        self._decoder = BatchDecoder(
-            self._generator,
-            self._vocabulary,
-            tokenizer,
-            self._info.context_length,
-            options.device,
+        decoder = BatchDecoder(
+            self._generator, vocabulary, tokenizer, info.context_length, options.device
         )
+        return Started(info, tokenizer), decoder
 
-    def close(self) -> None:
-        with self._wakeup:
-            self._stopping = True
-            self._wakeup.notify()
+    def _stop_backend(self) -> None:
+        self._batches.stop()
         if self._thread is not None:
             self._thread.join()
         self._generator = None
-        self._status = "stopped"
 
-    # --- the Engine interface ------------------------------------------------------------
+    def _submit(self, request: GenerationRequest, emit: Emit) -> Ct2Job:
+        job = Ct2Job(request, emit)
+        self._batches.submit(job)
+        return job
 
-    @property
-    def model(self) -> ModelInfo:
-        if self._info is None:
-            raise EngineNotReady(f"model {self._name} is {self._status}")
-        return self._info
+    def _cancel(self, work: Ct2Job) -> None:
+        work.cancelled = True
 
-    @property
-    def tokenizer(self) -> Tokenizer:
-        if self._tokenizer is None:
-            raise EngineNotReady(f"model {self._name} is {self._status}")
-        return self._tokenizer
+    def _occupancy(self) -> Occupancy:
+        active, waiting = self._batches.counts()
+        slots = self._options.slots
+        return Occupancy(active, waiting, max(0, slots - active), slots)
 
-    def health(self) -> Health:
-        if self._status != "ok":
-            return Health(ready=False, status=self._status, detail=self._detail)
-        with self._wakeup:
-            active, waiting = len(self._running), len(self._inbox)
-        return Health(
-            ready=True,
-            status="ok",
-            active_requests=active,
-            waiting_requests=waiting,
-            free_slots=max(0, self._options.slots - active),
-            total_slots=self._options.slots,
-        )
 
-    async def generate(self, request: GenerationRequest) -> AsyncGenerator[EngineEvent, None]:
-        if self._status != "ok":
-            raise EngineNotReady(f"model {self._name} is {self._status}")
-        self._check_request(request)
-        bridge = EventBridge()
-        job = Ct2Job(request, bridge.emit)
-        self._submit(job)
-        finished = False
-        try:
-            while True:
-                event = await bridge.next()
-                finished = isinstance(event, FinishEvent)
-                yield event
-                if finished:
-                    return
-        finally:
-            if not finished:
-                job.cancelled = True
+class _BatchQueue:
+    """Waiting jobs, and the thread loop that decodes them a batch at a time."""
 
-    async def abort(self, request_id: str) -> None:
-        with self._wakeup:
-            for job in [*self._inbox, *self._running]:
-                if job.request.request_id == request_id:
-                    job.cancelled = True
+    def __init__(self, slots: int, max_waiting: int) -> None:
+        self._slots = slots
+        self._max_waiting = max_waiting
+        self._inbox: deque[Ct2Job] = deque()
+        self._running: list[Ct2Job] = []
+        self._wakeup = threading.Condition()
+        self._stopping = False
 
-    def _check_request(self, request: GenerationRequest) -> None:
-        size = self.model.vocab_size
-        if not request.prompt_tokens:
-            raise EngineError(f"{request.request_id}: the prompt has no tokens")
-        if any(not 0 <= token < size for token in request.prompt_tokens):
-            raise EngineError(f"{request.request_id}: prompt token id outside the vocabulary")
-        if len(request.prompt_tokens) >= self.model.context_length:
-            raise EngineError(
-                f"prompt of {len(request.prompt_tokens)} tokens does not fit the context of "
-                f"{self.model.context_length}"
-            )
-
-    def _submit(self, job: Ct2Job) -> None:
+    def submit(self, job: Ct2Job) -> None:
         with self._wakeup:
             if len(self._inbox) >= self._max_waiting:
                 raise EngineOverloaded(
@@ -224,16 +159,23 @@ class CTranslate2Engine:
             self._inbox.append(job)
             self._wakeup.notify()
 
-    # --- the batching thread -----------------------------------------------------------
+    def stop(self) -> None:
+        with self._wakeup:
+            self._stopping = True
+            self._wakeup.notify()
 
-    def _run(self) -> None:
+    def counts(self) -> tuple[int, int]:
+        """(running, waiting)."""
+        with self._wakeup:
+            return len(self._running), len(self._inbox)
+
+    def run(self, decoder: BatchDecoder) -> None:
         while True:
             batch = self._next_batch()
             if batch is None:
                 break
             try:
-                assert self._decoder is not None  # set by start() before the thread runs
-                self._decoder.decode(batch)
+                decoder.decode(batch)
             except Exception as error:
                 log.exception("CTranslate2 batch failed")
                 for job in batch:
@@ -260,7 +202,7 @@ class CTranslate2Engine:
                 self._wakeup.wait()
             first = self._inbox.popleft()
             batch = [first]
-            limit = 1 if first.scored else self._options.slots
+            limit = 1 if first.scored else self._slots
             for job in list(self._inbox):
                 if len(batch) >= limit:
                     break

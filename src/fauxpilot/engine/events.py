@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from fauxpilot.engine.base import EngineError, EngineEvent
+
+# How a worker hands one request an event, or the error that ends it, from any thread.
+Emit = Callable[[EngineEvent | BaseException], None]
 
 
 class EventBridge:
@@ -23,6 +27,8 @@ class EventBridge:
     async def next(self) -> EngineEvent:
         """The next event; an error the engine thread delivered is raised as EngineError."""
         event = await self._queue.get()
+        if isinstance(event, EngineError):
+            raise event  # keeps its kind: overloaded, crashed, ...
         if isinstance(event, BaseException):
             raise EngineError(str(event)) from event
         return event

@@ -34,15 +34,17 @@ def _native_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
 
 @dataclass(frozen=True)
 class LoadOptions:
+    """How to load and run a GGUF model; the defaults live in the settings (config/)."""
+
     threads: int
     context_per_slot: int
     slots: int
     batch_size: int
-    prefill_while_decoding: int = 64
-    draft_tokens: int = 0
-    gpu_layers: int = 0
-    main_gpu: int = 0
-    tensor_split: tuple[float, ...] = ()
+    prefill_while_decoding: int
+    draft_tokens: int
+    gpu_layers: int
+    main_gpu: int
+    tensor_split: tuple[float, ...]
 
 
 class LlamaVocab:
@@ -121,6 +123,35 @@ class LlamaVocab:
         return tokens[0]
 
 
+def _vocab_of(model: Any) -> LlamaVocab:
+    template = llama_cpp.llama_model_chat_template(model, None)
+    return LlamaVocab(
+        llama_cpp.llama_model_get_vocab(model),
+        template.decode("utf-8", errors="replace") if template else None,
+    )
+
+
+class VocabOnly:
+    """A GGUF file's vocabulary and metadata without its weights: the tokenizer of a
+    process that leaves the model to an engine process (engine/process.py)."""
+
+    def __init__(self, path: Path) -> None:
+        llama_cpp.llama_log_set(_native_log, ctypes.c_void_p(0))
+        llama_cpp.llama_backend_init()
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        self._model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+        if not self._model:
+            raise EngineError(f"llama.cpp could not read the vocabulary of {path}")
+        self.vocab = _vocab_of(self._model)
+        self.trained_context = int(llama_cpp.llama_model_n_ctx_train(self._model))
+
+    def close(self) -> None:
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+
 class LlamaModel:
     """A loaded GGUF model and one context with a KV stream per slot."""
 
@@ -136,11 +167,7 @@ class LlamaModel:
         except Exception:
             llama_cpp.llama_model_free(self._model)
             raise
-        template = llama_cpp.llama_model_chat_template(self._model, None)
-        self.vocab = LlamaVocab(
-            llama_cpp.llama_model_get_vocab(self._model),
-            template.decode("utf-8", errors="replace") if template else None,
-        )
+        self.vocab = _vocab_of(self._model)
         self.context_per_slot = options.context_per_slot
         self.trained_context = int(llama_cpp.llama_model_n_ctx_train(self._model))
         self._memory = llama_cpp.llama_get_memory(self._ctx)
@@ -196,16 +223,16 @@ class LlamaModel:
         llama_cpp.llama_memory_seq_cp(self._memory, source, target, -1, -1)
         return self.forget(target, keep)
 
-    def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
-        """Run one step over (token, position, seq_id, wants_logits) entries."""
+    def decode(self, rows: Sequence[tuple[int, int, int, bool]]) -> None:
+        """Run one step over (token, position, seq_id, wants_logits) rows (BatchRow)."""
         batch = self._batch
-        for index, (token, position, seq_id, wants_logits) in enumerate(entries):
+        for index, (token, position, seq_id, wants_logits) in enumerate(rows):
             batch.token[index] = token
             batch.pos[index] = position
             batch.n_seq_id[index] = 1
             batch.seq_id[index][0] = seq_id
             batch.logits[index] = wants_logits
-        batch.n_tokens = len(entries)
+        batch.n_tokens = len(rows)
         status = llama_cpp.llama_decode(self._ctx, batch)
         if status != 0:
             raise EngineError(f"llama_decode failed with status {status}")

@@ -4,6 +4,8 @@ Every step builds one batch: the next token of every decoding sequence plus chun
 prompts still being read, so newcomers join between steps and long prompts do not stall the
 streams already running. Each slot remembers which tokens its KV cache holds; a new request
 takes the free slot sharing the longest prefix with it and computes only the rest.
+
+Requests arrive checked (engine/lifecycle.py runs `prompt_problem` on every prompt).
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from fauxpilot.engine.base import (
     TokenLogprob,
 )
 from fauxpilot.engine.drafting import NgramDrafter
+from fauxpilot.engine.events import Emit
 from fauxpilot.engine.sampling import (
     Logits,
     LogProbs,
@@ -50,16 +52,23 @@ PROMPT_LOGPROBS_CHUNK = 32
 PREFILL_WHILE_DECODING = 64
 MAX_DRAFT_BACKOFF = 32
 
-Emit = Callable[[EngineEvent | BaseException], None]
+
+class BatchRow(NamedTuple):
+    """One token of a step's batch: which sequence's cache it extends, where."""
+
+    token: int
+    position: int
+    seq_id: int
+    wants_logits: bool
 
 
-class Decoder(SlotMemory, Protocol):
+class BatchModel(SlotMemory, Protocol):
     """What the scheduler needs of a model (LlamaModel, or a fake in tests)."""
 
     batch_capacity: int
     context_per_slot: int
 
-    def decode(self, entries: list[tuple[int, int, int, bool]]) -> None: ...
+    def decode(self, rows: list[BatchRow]) -> None: ...
 
     def logits(self, batch_index: int) -> Logits: ...
 
@@ -67,7 +76,9 @@ class Decoder(SlotMemory, Protocol):
 
 
 @dataclass
-class Sequence:
+class Generation:
+    """One request being generated: its place in the prompt, its slot, what it sampled."""
+
     request: GenerationRequest
     emit: Emit
     cancelled: bool = False
@@ -93,7 +104,7 @@ class Sequence:
 class Output:
     """A batch row whose logits are read after the step."""
 
-    sequence: Sequence
+    sequence: Generation
     batch_index: int
     position: int  # of the token in that row
     prompt_index: int | None = None  # scores this prompt token instead of sampling
@@ -101,9 +112,17 @@ class Output:
 
 
 class Scheduler:
+    """Continuous batching of generations over a model's KV slots.
+
+    Owns the waiting and active generations and the SlotPool; its `run` loop is the only
+    code that decodes. Other threads may only `submit`, `cancel`, `stop` and read `counts`.
+    Never blocks on a client, and never lets one generation's failure pass silently: an
+    error in a step fails the generations of that step, each with an error event.
+    """
+
     def __init__(
         self,
-        model: Decoder,
+        model: BatchModel,
         slots: int,
         max_waiting: int,
         prefill_while_decoding: int = PREFILL_WHILE_DECODING,
@@ -114,14 +133,14 @@ class Scheduler:
         self._prefill_while_decoding = prefill_while_decoding
         self._slots = SlotPool(model, slots)
         self._max_waiting = max_waiting
-        self._inbox: deque[Sequence] = deque()
-        self._active: list[Sequence] = []
+        self._inbox: deque[Generation] = deque()
+        self._active: list[Generation] = []
         self._wakeup = threading.Condition()
         self._stopping = False
 
     # --- called from other threads -------------------------------------------------------
 
-    def submit(self, sequence: Sequence) -> None:
+    def submit(self, sequence: Generation) -> None:
         with self._wakeup:
             if len(self._inbox) >= self._max_waiting:
                 raise EngineOverloaded(
@@ -131,7 +150,7 @@ class Scheduler:
             self._inbox.append(sequence)
             self._wakeup.notify()
 
-    def cancel(self, sequence: Sequence) -> None:
+    def cancel(self, sequence: Generation) -> None:
         with self._wakeup:
             sequence.cancelled = True
             self._wakeup.notify()
@@ -173,18 +192,17 @@ class Scheduler:
         self._admit()
         if not self._active:
             return
-        entries, outputs = self._build_batch()
-        if not entries:
+        rows, outputs = self._build_batch()
+        if not rows:
             return
         started = time.perf_counter()
-        self._model.decode(entries)
+        self._model.decode(rows)
         if log.isEnabledFor(logging.DEBUG):
-            sequences = len({seq_id for _, _, seq_id, _ in entries})
             log.debug(
                 "step: %d rows of %d sequences, %d with logits, %.1f ms",
-                len(entries),
-                sequences,
-                sum(1 for *_, wants in entries if wants),
+                len(rows),
+                len({row.seq_id for row in rows}),
+                sum(1 for row in rows if row.wants_logits),
                 (time.perf_counter() - started) * 1000,
             )
         for output in outputs:
@@ -212,15 +230,8 @@ class Scheduler:
                 continue
             self._active.append(sequence)
 
-    def _assign_slot(self, sequence: Sequence, free: list[Slot]) -> None:
+    def _assign_slot(self, sequence: Generation, free: list[Slot]) -> None:
         prompt = sequence.request.prompt_tokens
-        if not prompt:
-            raise EngineError("the prompt has no tokens")
-        if len(prompt) >= self._model.context_per_slot:
-            raise EngineError(
-                f"prompt of {len(prompt)} tokens does not fit a slot of "
-                f"{self._model.context_per_slot}"
-            )
         limit = len(prompt) - 1  # the last prompt token is read again for its logits
         if sequence.request.prompt_logprobs:
             # The logits that score token i come from position i - 1: recompute from there.
@@ -237,8 +248,8 @@ class Scheduler:
         for sequence in [s for s in self._active if s.cancelled]:
             self._release(sequence)
 
-    def _build_batch(self) -> tuple[list[tuple[int, int, int, bool]], list[Output]]:
-        entries: list[tuple[int, int, int, bool]] = []
+    def _build_batch(self) -> tuple[list[BatchRow], list[Output]]:
+        entries: list[BatchRow] = []
         outputs: list[Output] = []
         decoding = [s for s in self._active if s.pending_token is not None and s.slot]
         for number, sequence in enumerate(decoding):
@@ -249,8 +260,8 @@ class Scheduler:
             position = len(slot.tokens)
             outputs.append(Output(sequence, len(entries), position, drafts=drafts))
             for offset, token in enumerate([sequence.pending_token, *drafts]):
-                entries.append((token, position + offset, slot.seq_id, True))
-                slot.tokens.append(token)
+                entries.append(BatchRow(token, position + offset, slot.seq_id, True))
+                slot.append(token)
             sequence.pending_token = None
         # While others stream, prompt chunks stay small so every step stays short.
         prefill_budget = self._prefill_while_decoding if entries else self._model.batch_capacity
@@ -265,9 +276,9 @@ class Scheduler:
 
     def _add_prompt_chunk(
         self,
-        sequence: Sequence,
+        sequence: Generation,
         room: int,
-        entries: list[tuple[int, int, int, bool]],
+        entries: list[BatchRow],
         outputs: list[Output],
     ) -> None:
         assert sequence.slot is not None
@@ -285,18 +296,18 @@ class Scheduler:
                 outputs.append(Output(sequence, len(entries), position))
             elif scored:
                 outputs.append(Output(sequence, len(entries), position, position + 1))
-            entries.append((prompt[position], position, slot.seq_id, last or scored))
-            slot.tokens.append(prompt[position])
+            entries.append(BatchRow(prompt[position], position, slot.seq_id, last or scored))
+            slot.append(prompt[position])
         sequence.prompt_pos += size
 
-    def _emit_prompt_logprob(self, sequence: Sequence, logits: Logits, index: int) -> None:
+    def _emit_prompt_logprob(self, sequence: Generation, logits: Logits, index: int) -> None:
         token = sequence.request.prompt_tokens[index]
         logprobs = log_softmax(logits)
         top = self._top(logprobs, sequence.request.top_logprobs or 0)
         event = TokenEvent(token, self._model.piece(token), float(logprobs[token]), top, True)
         _deliver(sequence, event)
 
-    def _drafts_for(self, sequence: Sequence, room: int) -> list[int]:
+    def _drafts_for(self, sequence: Generation, room: int) -> list[int]:
         request = sequence.request
         if not self._draft_tokens or not request.sampling.greedy or sequence.slot is None:
             return []
@@ -337,11 +348,10 @@ class Scheduler:
         if output.drafts:
             _note_draft_outcome(sequence, accepted)
         valid = output.position + 1 + accepted
-        if slot is not None and len(slot.tokens) > valid:
-            self._model.forget(slot.seq_id, valid)
-            del slot.tokens[valid:]
+        if slot is not None:
+            self._slots.truncate(slot, valid)  # drops the cells of rejected drafts
 
-    def _sample_next(self, sequence: Sequence, logits: Logits, position: int) -> int | None:
+    def _sample_next(self, sequence: Generation, logits: Logits, position: int) -> int | None:
         """The next token at `position`, delivered; None when the sequence finished."""
         request = sequence.request
         adjusted = adjust_logits(logits, request.sampling, sequence.counts)
@@ -372,7 +382,7 @@ class Scheduler:
             for token, value in top_logprobs(logprobs, k)
         )
 
-    def _finish(self, sequence: Sequence, reason: str) -> None:
+    def _finish(self, sequence: Generation, reason: str) -> None:
         event = FinishEvent(
             reason=reason,
             prompt_tokens=len(sequence.request.prompt_tokens),
@@ -382,7 +392,7 @@ class Scheduler:
         _deliver(sequence, event)
         self._release(sequence)
 
-    def _release(self, sequence: Sequence) -> None:
+    def _release(self, sequence: Generation) -> None:
         if sequence in self._active:
             self._active.remove(sequence)
         if sequence.slot is not None:
@@ -397,7 +407,7 @@ class Scheduler:
             self._release(sequence)
 
 
-def _note_draft_outcome(sequence: Sequence, accepted: int) -> None:
+def _note_draft_outcome(sequence: Generation, accepted: int) -> None:
     if accepted:
         sequence.draft_backoff = 1
         return
@@ -405,6 +415,6 @@ def _note_draft_outcome(sequence: Sequence, accepted: int) -> None:
     sequence.draft_backoff = min(2 * sequence.draft_backoff, MAX_DRAFT_BACKOFF)
 
 
-def _deliver(sequence: Sequence, event: EngineEvent | BaseException) -> None:
+def _deliver(sequence: Generation, event: EngineEvent | BaseException) -> None:
     if not sequence.cancelled:
         sequence.emit(event)

@@ -29,14 +29,30 @@ class SlotMemory(Protocol):
 
 @dataclass
 class Slot:
+    """One KV sequence of the model and the mirror of what its cache holds.
+
+    `tokens` changes only through `append` (a row of the step being built, whose decode
+    fills the cell) and SlotPool's methods, which change the cache and the mirror together.
+    """
+
     seq_id: int
     tokens: list[int] = field(default_factory=list)  # what this slot's KV cache holds
     busy: bool = False
     last_used: float = 0.0
     scope: str = ""  # the cache scope of the request that filled `tokens`
 
+    def append(self, token: int) -> None:
+        """A token this step's batch writes at the end of the cache."""
+        self.tokens.append(token)
+
 
 class SlotPool:
+    """The model's KV slots: which one a prompt takes, and the cache operations on them.
+
+    Owns every change to a slot's cache cells together with its mirror. Never hands a
+    request another cache scope's cells (one scope per API key when keys are on).
+    """
+
     def __init__(self, memory: SlotMemory, count: int) -> None:
         self._memory = memory
         self.slots = [Slot(seq_id) for seq_id in range(count)]
@@ -72,6 +88,12 @@ class SlotPool:
     def clear(self, slot: Slot) -> None:
         self._memory.forget(slot.seq_id, 0)
         slot.tokens = []
+
+    def truncate(self, slot: Slot, keep: int) -> None:
+        """Drop the cells after the first `keep` (rejected draft tokens)."""
+        if len(slot.tokens) > keep:
+            self._memory.forget(slot.seq_id, keep)
+            del slot.tokens[keep:]
 
     def _take_longer_prefix(self, slot: Slot, cached: dict[int, int]) -> int:
         """The prompt tokens `slot` holds, after copying in another slot's longer prefix.

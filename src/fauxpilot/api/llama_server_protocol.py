@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fauxpilot.api.protocol import MAX_STOP_LENGTH, MAX_STOPS, ClientRequest
+from fauxpilot.api.protocol import MAX_STOP_LENGTH, MAX_STOPS, ClientRequest, engine_seed
+from fauxpilot.engine.base import SamplingParams
 
 
 class ExtraChunk(BaseModel):
@@ -34,6 +35,16 @@ class LlamaCppRequest(ClientRequest):
 
     def stops(self) -> tuple[str, ...]:
         return tuple(stop[:MAX_STOP_LENGTH] for stop in self.stop)
+
+    def to_sampling_params(self) -> SamplingParams:
+        return SamplingParams(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            presence_penalty=self.presence_penalty,
+            frequency_penalty=self.frequency_penalty,
+            seed=engine_seed(self.seed),
+        )
 
 
 class InfillRequest(LlamaCppRequest):

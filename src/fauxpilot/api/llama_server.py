@@ -10,17 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
-from fauxpilot.api.convert import engine_seed, new_completion_id
-from fauxpilot.api.disconnect import answer_while_connected
-from fauxpilot.api.errors import api_error_for
-from fauxpilot.api.llamacpp_protocol import InfillRequest, LlamaCppRequest
-from fauxpilot.api.sse import event
-from fauxpilot.api.state import AppState, app_state
-from fauxpilot.completion.fim import PreparedPrompt
+from fauxpilot.api.convert import new_id
+from fauxpilot.api.llama_server_protocol import InfillRequest, LlamaCppRequest
+from fauxpilot.api.serving import ReadyJob, answer_whole, prepare_job
+from fauxpilot.api.sse import event_stream
+from fauxpilot.api.state import AppState
 from fauxpilot.completion.types import CompletionJob, ContextFile, Usage
-from fauxpilot.engine.base import SamplingParams
 
 router = APIRouter()
 
@@ -39,71 +36,60 @@ class _Progress:
 async def infill(body: InfillRequest, request: Request) -> Response:
     """llama.vim / llama.vscode: prefix, suffix, the typed part of the line, other files."""
     extra = tuple(ContextFile(c.filename, c.text) for c in body.input_extra if c.text)
-    job = dataclasses.replace(
-        _job(body, body.input_prefix, body.input_suffix, extra), middle=body.prompt
-    )
-    return await _answer(app_state(request), job, body, request)
+
+    def make_job(state: AppState) -> CompletionJob:
+        job = _job(state, body, body.input_prefix, body.input_suffix, extra)
+        return dataclasses.replace(job, middle=body.prompt)
+
+    return await _answer(await prepare_job(request, make_job), body, request)
 
 
 @router.post("/completion")
 async def completion(body: LlamaCppRequest, request: Request) -> Response:
-    return await _answer(app_state(request), _job(body, body.prompt, None, ()), body, request)
+    ready = await prepare_job(request, lambda state: _job(state, body, body.prompt, None, ()))
+    return await _answer(ready, body, request)
 
 
 def _job(
-    body: LlamaCppRequest, prompt: str, suffix: str | None, extra: tuple[ContextFile, ...]
+    state: AppState,
+    body: LlamaCppRequest,
+    prompt: str,
+    suffix: str | None,
+    extra: tuple[ContextFile, ...],
 ) -> CompletionJob:
-    sampling = SamplingParams(
-        temperature=body.temperature,
-        top_p=body.top_p,
-        top_k=body.top_k,
-        presence_penalty=body.presence_penalty,
-        frequency_penalty=body.frequency_penalty,
-        seed=engine_seed(body.seed),
-    )
+    # n_predict -1, "until done": as much as the context leaves after the prompt.
+    max_tokens = body.n_predict if body.n_predict >= 0 else state.engine.model.context_length // 2
     return CompletionJob(
-        request_id=new_completion_id(),
+        request_id=new_id("cmpl"),
         prompts=[prompt],
         suffix=suffix,
-        max_tokens=body.n_predict,
-        sampling=sampling,
+        max_tokens=max_tokens,
+        sampling=body.to_sampling_params(),
         stop=body.stops(),
         context_files=extra,
     )
 
 
-async def _answer(
-    state: AppState, job: CompletionJob, body: LlamaCppRequest, request: Request
-) -> Response:
-    state.require_ready()
-    job = state.scoped(job, request)
-    if job.max_tokens < 0:  # "until done": as much as the context leaves after the prompt
-        job = dataclasses.replace(job, max_tokens=state.engine.model.context_length // 2)
-    prepared = await state.prepare(job)
+async def _answer(ready: ReadyJob, body: LlamaCppRequest, request: Request) -> Response:
     progress = _Progress()
-    texts = _texts(state, job, prepared, progress, body.t_max_predict_ms)
+    texts = _texts(ready, progress, body.t_max_predict_ms)
     if body.stream:
-        events = _events(texts, state, prepared, progress, body)
-        return StreamingResponse(events, media_type="text/event-stream")
+        return event_stream(_events(texts, ready, progress, body), done_marker=False)
 
     async def content() -> str:
         return "".join([text async for text in texts])
 
     def respond(text: str) -> Response:
-        return JSONResponse(_final(text, state, prepared, progress, body))
+        return JSONResponse(_final(text, ready, progress, body))
 
-    return await answer_while_connected(request, content(), respond)
+    return await answer_whole(request, content(), respond)
 
 
-async def _texts(
-    state: AppState,
-    job: CompletionJob,
-    prepared: list[PreparedPrompt],
-    progress: _Progress,
-    max_predict_ms: int,
-) -> AsyncIterator[str]:
+async def _texts(ready: ReadyJob, progress: _Progress, max_predict_ms: int) -> AsyncIterator[str]:
     deadline: float | None = None
-    async for delta in state.service.stream(job, prepared, progress.usage):
+    stream = ready.state.service.stream(ready.prepared)
+    progress.usage = stream.usage
+    async for delta in stream:
         if progress.first_token is None:
             progress.first_token = time.perf_counter()
             if max_predict_ms:  # llama.cpp's limit covers generating, not reading the prompt
@@ -118,28 +104,16 @@ async def _texts(
 
 
 async def _events(
-    texts: AsyncIterator[str],
-    state: AppState,
-    prepared: list[PreparedPrompt],
-    progress: _Progress,
-    body: LlamaCppRequest,
-) -> AsyncIterator[bytes]:
-    try:
-        async for text in texts:
-            if text:
-                yield event({"content": text, "stop": False})
-    except Exception as error:  # the status line is sent already: report in-band
-        yield event(api_error_for(error).body())
-        return
-    yield event(_final("", state, prepared, progress, body))
+    texts: AsyncIterator[str], ready: ReadyJob, progress: _Progress, body: LlamaCppRequest
+) -> AsyncIterator[dict[str, Any]]:
+    async for text in texts:
+        if text:
+            yield {"content": text, "stop": False}
+    yield _final("", ready, progress, body)
 
 
 def _final(
-    content: str,
-    state: AppState,
-    prepared: list[PreparedPrompt],
-    progress: _Progress,
-    body: LlamaCppRequest,
+    content: str, ready: ReadyJob, progress: _Progress, body: LlamaCppRequest
 ) -> dict[str, Any]:
     usage = progress.usage
     finished = progress.finished or time.perf_counter()
@@ -151,11 +125,11 @@ def _final(
     return {
         "content": content,
         "stop": True,
-        "model": state.model_name,
+        "model": ready.model_name,
         "tokens_predicted": usage.completion_tokens,
         "tokens_evaluated": usage.prompt_tokens,
         "tokens_cached": usage.cached_tokens,
-        "truncated": any(prompt.trimmed for prompt in prepared),
+        "truncated": ready.prepared.trimmed,
         "stop_type": stop_type,
         "generation_settings": {"n_predict": body.n_predict, "temperature": body.temperature},
         "timings": {
