@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
+from fauxpilot.errors import UserError
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -15,7 +17,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class InsecureExposureError(ValueError):
+class InsecureExposureError(UserError, ValueError):
     pass
 
 

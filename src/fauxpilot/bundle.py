@@ -26,6 +26,7 @@ from typing import Any
 
 from fauxpilot.cli_settings import settings_from
 from fauxpilot.config_file import read_config, write_config
+from fauxpilot.errors import UserError
 from fauxpilot.models.catalog import find_entry
 from fauxpilot.models.store import ModelFileError, ModelStore, sha256_of
 from fauxpilot.native.builds import build_named
@@ -51,7 +52,7 @@ mkdir -p "$target"
 """
 
 
-class BundleError(RuntimeError):
+class BundleError(UserError, RuntimeError):
     pass
 
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from fauxpilot import bundle, doctor, setup_wizard
 from fauxpilot import cli_models as models_cli
-from fauxpilot.addresses import InsecureExposureError, check_exposure
+from fauxpilot.addresses import check_exposure
 from fauxpilot.api.config import ApiConfig
 from fauxpilot.api.hosts import allowed_hosts
 from fauxpilot.bench import cli as bench_cli
@@ -26,19 +26,20 @@ from fauxpilot.completion.types import CompletionJob, CompletionOptions, StopOpt
 from fauxpilot.engine.base import Engine, SamplingParams
 from fauxpilot.engine.llamacpp import LlamaCppEngine
 from fauxpilot.engine.llamacpp_model import LoadOptions
+from fauxpilot.errors import UserError
 from fauxpilot.evaluation import cli as eval_cli
 from fauxpilot.finetune import cli as finetune_cli
 from fauxpilot.logs import configure_logging
-from fauxpilot.models.catalog import UnknownModelError
-from fauxpilot.models.convert import ConversionError
-from fauxpilot.models.imported import ModelImportError
-from fauxpilot.models.pull import PullError
 from fauxpilot.models.resolve import ResolvedModel, resolve_model
-from fauxpilot.models.store import ModelFileError, ModelStore
+from fauxpilot.models.store import ModelStore
 from fauxpilot.native.startup_check import EngineCrashError, ensure_engine_runs
 from fauxpilot.settings import ConfigError, Settings
 
 log = logging.getLogger("fauxpilot")
+
+# What `main` reports in one line with status 2. EngineCrashError cannot derive from UserError:
+# fauxpilot.native stays stdlib-only (setup.sh runs it before the dependencies are installed).
+USER_ERRORS = (UserError, ValidationError, EngineCrashError)
 
 
 def build_engine(settings: Settings, model: ResolvedModel) -> Engine:
@@ -241,17 +242,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configure_logging(str(level), str(log_format))
         return int(args.handler(args))
-    except (
-        ModelFileError,
-        PullError,
-        UnknownModelError,
-        ValidationError,
-        InsecureExposureError,
-        ConfigError,
-        ModelImportError,
-        bundle.BundleError,
-        ConversionError,
-        EngineCrashError,
-    ) as error:
+    except USER_ERRORS as error:
         log.error("%s", error)
         return 2

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fauxpilot.errors import UserError
+
 
 def _default_home() -> Path:
     return Path(os.path.expanduser("~/.cache/fauxpilot"))
@@ -21,7 +23,7 @@ def _default_threads() -> int:
 MIN_KEY_LENGTH = 8
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A setting points at something unusable (a missing key file, say)."""
 
 
