@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fauxpilot.cli_settings import settings_from
-from fauxpilot.config_file import read_config, write_config
+from fauxpilot.config.file import read_config, write_config
 from fauxpilot.errors import UserError
 from fauxpilot.models.catalog import find_entry
 from fauxpilot.models.store import ModelFileError, ModelStore, sha256_of

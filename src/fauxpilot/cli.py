@@ -18,11 +18,11 @@ from fauxpilot import bundle, doctor, setup_wizard
 from fauxpilot import cli_models as models_cli
 from fauxpilot.addresses import check_exposure
 from fauxpilot.api.config import ApiConfig
-from fauxpilot.api.hosts import allowed_hosts
 from fauxpilot.bench import cli as bench_cli
 from fauxpilot.cli_settings import add_settings_flags, settings_from
 from fauxpilot.completion.service import CompletionService
-from fauxpilot.completion.types import CompletionJob, CompletionOptions, StopOptions
+from fauxpilot.completion.types import CompletionJob
+from fauxpilot.config.settings import ConfigError, Settings
 from fauxpilot.engine.base import Engine, SamplingParams
 from fauxpilot.engine.llamacpp import LlamaCppEngine
 from fauxpilot.engine.llamacpp_model import LoadOptions
@@ -33,7 +33,6 @@ from fauxpilot.logs import configure_logging
 from fauxpilot.models.resolve import ResolvedModel, resolve_model
 from fauxpilot.models.store import ModelStore
 from fauxpilot.native.startup_check import EngineCrashError, ensure_engine_runs
-from fauxpilot.settings import ConfigError, Settings
 
 log = logging.getLogger("fauxpilot")
 
@@ -104,7 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     faulthandler.enable()  # a native crash still leaves a Python traceback in the log
     settings = settings_from(args)
-    api_config = _api_config(settings)
+    api_config = ApiConfig.from_settings(settings)
     check_exposure(settings.host, api_config.api_keys, settings.insecure)
     model = resolve_model(
         settings.model, ModelStore(settings.home), pull_missing=not settings.offline
@@ -119,7 +118,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(
         engine,
         model.name,
-        _completion_options(settings),
+        settings.completion_options(),
         config=api_config,
         on_start_failure=stop_serving,
     )
@@ -147,38 +146,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.error("the model could not be started, so the server stopped: %s", failures[0])
         return 3
     return 0
-
-
-def _api_config(settings: Settings) -> ApiConfig:
-    return ApiConfig(
-        api_keys=settings.api_keys(),
-        max_body_bytes=settings.max_body_bytes,
-        max_concurrent_requests=settings.max_concurrent_requests,
-        max_concurrent_per_key=settings.max_concurrent_per_key,
-        request_timeout_seconds=settings.request_timeout_seconds,
-        allowed_hosts=allowed_hosts(settings.host, settings.allowed_host),
-        cache_per_key=settings.cache_per_key,
-    )
-
-
-def _completion_options(settings: Settings) -> CompletionOptions:
-    return CompletionOptions(
-        fim_line_in_middle=settings.fim_line_in_middle,
-        fim_empty_suffix=settings.fim_empty_suffix,
-        suffix_rank_lines=settings.suffix_rank_lines,
-        suffix_rank_multiline=settings.suffix_rank_multiline,
-        typeahead=settings.typeahead,
-        suffix_share=settings.suffix_share,
-        context_share=settings.context_share,
-        max_tokens_limit=settings.max_tokens_limit,
-        max_prompt_tokens=settings.max_prompt_tokens,
-        log_content=settings.log_content,
-        stops=StopOptions(
-            dedent_stop=settings.dedent_stop,
-            suffix_repeat_stop=settings.suffix_repeat_stop,
-            language_stop_words=settings.language_stop_words,
-        ),
-    )
 
 
 def _stopped_gracefully(signum: int, frame: object) -> None:

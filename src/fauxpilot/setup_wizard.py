@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from fauxpilot.addresses import is_loopback
-from fauxpilot.config_file import default_config_path, load_settings, write_config
+from fauxpilot.config.file import default_config_path, load_settings, write_config
+from fauxpilot.config.settings import ConfigError, Settings
 from fauxpilot.models.catalog import CATALOG, UnknownModelError, find_entry
 from fauxpilot.models.hf_checkpoint import is_checkpoint
 from fauxpilot.models.imported import ImportRegistry
 from fauxpilot.models.pull import pull
 from fauxpilot.models.resolve import looks_like_path
 from fauxpilot.models.store import ModelStore
-from fauxpilot.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 

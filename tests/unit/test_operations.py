@@ -21,8 +21,8 @@ from fauxpilot.api.config import ApiConfig
 from fauxpilot.cli import build_parser
 from fauxpilot.cli_settings import settings_from
 from fauxpilot.completion.types import CompletionOptions
+from fauxpilot.config.settings import ConfigError
 from fauxpilot.logs import JsonFormatter, RequestIdFilter, request_id_var
-from fauxpilot.settings import ConfigError
 
 from .fakes import FakeEngine
 
