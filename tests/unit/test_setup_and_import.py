@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fauxpilot.cli import build_parser
-from fauxpilot.cli_settings import settings_from
+from fauxpilot.cli.args import settings_from
 from fauxpilot.config.file import load_settings, read_config, write_config
 from fauxpilot.config.settings import ConfigError, Settings
 from fauxpilot.models import hub
