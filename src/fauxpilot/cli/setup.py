@@ -90,10 +90,6 @@ def _choose(args: argparse.Namespace, current: Settings, ask: Ask, config: Path)
     return values
 
 
-def _given_or_asked(given: int | None, ask: Ask, question: str, current: int) -> str:
-    return str(given) if given is not None else ask(question, str(current))
-
-
 def _model_choices(home: Path) -> str:
     names = [entry.name for entry in CATALOG]
     names += list(ImportRegistry(ModelStore(home)).all())
