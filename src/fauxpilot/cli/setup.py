@@ -18,7 +18,7 @@ from typing import Any
 
 from fauxpilot.addresses import is_loopback
 from fauxpilot.config.file import default_config_path, load_settings, write_config
-from fauxpilot.config.settings import ConfigError, Settings
+from fauxpilot.config.settings import ENGINES, ConfigError, Settings
 from fauxpilot.models.catalog import CATALOG, UnknownModelError, find_entry
 from fauxpilot.models.hf_checkpoint import is_checkpoint
 from fauxpilot.models.imported import ImportRegistry
@@ -28,8 +28,6 @@ from fauxpilot.models.store import ModelStore
 
 log = logging.getLogger(__name__)
 
-# auto: llama.cpp for GGUF files, CTranslate2 for Hugging Face checkpoints.
-ENGINES = ("auto", "llama.cpp", "ctranslate2")
 Ask = Callable[[str, str], str]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +38,9 @@ def _default_threads() -> int:
 
 MIN_KEY_LENGTH = 8
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+# auto: llama.cpp for GGUF files, CTranslate2 for Hugging Face checkpoints.
+EngineName = Literal["auto", "llama.cpp", "ctranslate2"]
+ENGINES: tuple[str, ...] = get_args(EngineName)
 # Every group reads FAUXPILOT_<FIELD> from the environment and ignores unknown names.
 ENV_CONFIG = SettingsConfigDict(env_prefix="FAUXPILOT_", extra="ignore")
 
@@ -75,7 +78,7 @@ class EngineSettings(BaseSettings):
         "qwen2.5-coder-0.5b",
         description="catalog or imported model name, a .gguf file or a Hugging Face checkpoint",
     )
-    engine: Literal["auto", "llama.cpp", "ctranslate2"] = Field(
+    engine: EngineName = Field(
         "auto",
         description="llama.cpp for GGUF files, ctranslate2 for Hugging Face checkpoints (auto)",
     )
