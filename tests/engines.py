@@ -1,21 +1,16 @@
-"""Engine options for tests that load a model by hand: CPU only, no drafting."""
+"""Engine options for tests that load a model by hand: the settings' defaults but these."""
 
 from __future__ import annotations
 
+from fauxpilot.config.settings import EngineSettings
 from fauxpilot.engine.llamacpp_model import LoadOptions
+from fauxpilot.server import load_options
 
-MAX_WAITING = 64
+MAX_WAITING = EngineSettings.model_fields["max_waiting"].default
 
 
 def cpu_options(threads: int, context_per_slot: int, slots: int, batch_size: int) -> LoadOptions:
-    return LoadOptions(
-        threads=threads,
-        context_per_slot=context_per_slot,
-        slots=slots,
-        batch_size=batch_size,
-        prefill_while_decoding=64,
-        draft_tokens=0,
-        gpu_layers=0,
-        main_gpu=0,
-        tensor_split=(),
+    settings = EngineSettings(
+        threads=threads, context_length=context_per_slot, slots=slots, batch_size=batch_size
     )
+    return load_options(settings)

@@ -1,9 +1,8 @@
-"""Which listening addresses stay on this machine."""
+"""Which listening addresses stay on this machine (the exposure check: fauxpilot.server)."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
 
 
 def is_loopback(host: str) -> bool:
@@ -13,17 +12,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-class InsecureExposureError(ValueError):
-    pass
-
-
-def check_exposure(host: str, api_keys: Sequence[str], insecure: bool) -> None:
-    """Refuse to serve private code to the network without keys, unless told to."""
-    if api_keys or insecure or is_loopback(host):
-        return
-    raise InsecureExposureError(
-        f"refusing to listen on {host} without an API key: anyone on the network could use "
-        "the server. Give --api-key KEY (or --api-key-file FILE), or --insecure to allow it."
-    )

@@ -10,7 +10,6 @@ network.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import platform
@@ -24,10 +23,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from fauxpilot.cli_settings import settings_from
-from fauxpilot.config_file import read_config, write_config
+from fauxpilot.config.file import read_config, write_config
+from fauxpilot.errors import UserError
 from fauxpilot.models.catalog import find_entry
-from fauxpilot.models.store import ModelFileError, ModelStore, sha256_of
+from fauxpilot.models.store import ModelStore, sha256_of
 from fauxpilot.native.builds import build_named
 from fauxpilot.native.cpu import read_cpu
 from fauxpilot.native.wheels import build_wheel
@@ -51,7 +50,7 @@ mkdir -p "$target"
 """
 
 
-class BundleError(RuntimeError):
+class BundleError(UserError, RuntimeError):
     pass
 
 
@@ -168,63 +167,3 @@ def _run(command: list[str], env: dict[str, str] | None = None) -> None:
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BundleError(f"{' '.join(command[:4])} ... failed:\n{result.stderr[-3000:]}")
-
-
-def cmd_create(args: argparse.Namespace) -> int:
-    store = ModelStore(settings_from(args).home)
-    llama_wheel = args.llama_wheel
-    if args.portable and llama_wheel is None:
-        llama_wheel = build_portable_llama_wheel()
-    manifest = create_bundle(args.out, args.models or [], store, llama_wheel, args.bundle_config)
-    size = args.out.stat().st_size
-    sys.stdout.write(
-        f"{args.out}: {len(manifest['wheels'])} wheels, {len(manifest['models'])} models, "
-        f"{size / 2**20:,.0f} MiB\n"
-    )
-    return 0
-
-
-def cmd_install(args: argparse.Namespace) -> int:
-    install_bundle(args.bundle, args.target)
-    config = args.target / "config.toml"
-    sys.stdout.write(
-        f"installed into {args.target}; start it with:\n"
-        f"  {args.target}/.venv/bin/fauxpilot serve --config {config}\n"
-    )
-    return 0
-
-
-def cmd_place_models(args: argparse.Namespace) -> int:
-    try:
-        config = place_models(args.unpacked, args.target)
-    except ModelFileError as error:
-        raise BundleError(f"a model in the bundle is damaged: {error}") from error
-    sys.stdout.write(f"models in place; config: {config}\n")
-    return 0
-
-
-def register(commands: Any) -> None:
-    bundle = commands.add_parser("bundle", help="offline bundles for air-gapped machines")
-    sub = bundle.add_subparsers(dest="bundle_command", required=True)
-    create = sub.add_parser("create", help="wheels, models and config in one tar file")
-    create.add_argument("out", type=Path, help="the tar file to write")
-    create.add_argument(
-        "--model", dest="models", action="append", help="catalog model to include (repeatable)"
-    )
-    create.add_argument("--llama-wheel", type=Path, default=None, help="llama-cpp-python wheel")
-    create.add_argument(
-        "--portable",
-        action="store_true",
-        help="compile llama-cpp-python for any AVX2 x86-64 CPU first (5-16 minutes)",
-    )
-    create.add_argument("--bundle-config", type=Path, default=None, help="config to include")
-    create.add_argument("--home", default=None, help="model home (env FAUXPILOT_HOME)")
-    create.set_defaults(handler=cmd_create)
-    install = sub.add_parser("install", help="set up TARGET/.venv from a bundle, offline")
-    install.add_argument("bundle", type=Path)
-    install.add_argument("--target", type=Path, default=Path("fauxpilot"))
-    install.set_defaults(handler=cmd_install)
-    place = sub.add_parser("place-models", help="(used by install.sh) place bundled models")
-    place.add_argument("unpacked", type=Path)
-    place.add_argument("--target", type=Path, required=True)
-    place.set_defaults(handler=cmd_place_models)

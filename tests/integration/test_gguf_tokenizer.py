@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
+from fauxpilot.config.settings import Settings
 from fauxpilot.engine.llamacpp_model import LlamaModel
 from fauxpilot.evaluation.tasks import load_humaneval
 from fauxpilot.models.catalog import find_entry
 from fauxpilot.models.gguf_to_hf import build_tokenizer, read_metadata
 from fauxpilot.models.store import ModelStore
-from fauxpilot.settings import Settings
 from tests.engines import cpu_options
 
 pytest.importorskip("tokenizers")

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from fauxpilot.config.settings import Settings
 from fauxpilot.engine.llamacpp_model import LlamaModel
 from fauxpilot.models.catalog import find_entry
 from fauxpilot.models.store import ModelStore
-from fauxpilot.settings import Settings
 from tests.engines import cpu_options
 
 pytestmark = [pytest.mark.integration]

@@ -10,9 +10,9 @@ import openai
 import pytest
 
 from fauxpilot.bench.servers import start_fauxpilot
+from fauxpilot.config.settings import Settings
 from fauxpilot.models.catalog import find_entry
 from fauxpilot.models.store import ModelStore
-from fauxpilot.settings import Settings
 
 pytestmark = pytest.mark.integration
 

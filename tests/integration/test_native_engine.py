@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fauxpilot.config.settings import Settings
 from fauxpilot.engine.base import EngineError
 from fauxpilot.engine.llamacpp import LlamaCppEngine
 from fauxpilot.engine.llamacpp_model import LlamaModel
@@ -19,7 +20,6 @@ from fauxpilot.models.catalog import find_entry
 from fauxpilot.models.store import ModelStore
 from fauxpilot.native.probe import CRASH_VARIABLE, run_probe
 from fauxpilot.native.wheels import read_record
-from fauxpilot.settings import Settings
 from tests.engines import MAX_WAITING, cpu_options
 
 pytestmark = pytest.mark.integration

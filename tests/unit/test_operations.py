@@ -14,15 +14,15 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from fauxpilot.addresses import InsecureExposureError, check_exposure
 from fauxpilot.api import create_app
 from fauxpilot.api.admission import Admission
 from fauxpilot.api.config import ApiConfig
 from fauxpilot.cli import build_parser
-from fauxpilot.cli_settings import settings_from
+from fauxpilot.cli.args import settings_from
 from fauxpilot.completion.types import CompletionOptions
+from fauxpilot.config.settings import ConfigError
 from fauxpilot.logs import JsonFormatter, RequestIdFilter, request_id_var
-from fauxpilot.settings import ConfigError
+from fauxpilot.server import InsecureExposureError, check_exposure
 
 from .fakes import FakeEngine
 

@@ -23,6 +23,7 @@ from fauxpilot.api.config import ApiConfig
 from fauxpilot.api.hosts import allowed_hosts, host_name
 from fauxpilot.api.protocol import MAX_LOGIT_BIAS
 from fauxpilot.bundle import INSTALL_SH, BundleError, hashed_requirements, place_models
+from fauxpilot.config.settings import Settings
 from fauxpilot.engine.base import (
     EngineEvent,
     EngineOverloaded,
@@ -37,7 +38,6 @@ from fauxpilot.evaluation.sandbox_limits import Limits
 from fauxpilot.models.catalog import UnknownModelError
 from fauxpilot.models.resolve import resolve_model
 from fauxpilot.models.store import ModelStore
-from fauxpilot.settings import Settings
 
 from .fakes import ByteTokenizer, FakeEngine
 

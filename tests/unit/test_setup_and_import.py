@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from fauxpilot.cli import build_parser
-from fauxpilot.cli_settings import settings_from
-from fauxpilot.config_file import load_settings, read_config, write_config
+from fauxpilot.cli.args import settings_from
+from fauxpilot.config.file import load_settings, read_config, write_config
+from fauxpilot.config.settings import ConfigError, Settings
 from fauxpilot.models import hub
 from fauxpilot.models.catalog import UnknownModelError
 from fauxpilot.models.imported import ImportRegistry, ModelImportError, import_model
 from fauxpilot.models.pull import PullError
 from fauxpilot.models.resolve import resolve_model
 from fauxpilot.models.store import ModelFileError, ModelStore
-from fauxpilot.settings import ConfigError, Settings
 
 
 def _fake_gguf(path: Path, payload: bytes = b"\x00" * 64) -> Path:

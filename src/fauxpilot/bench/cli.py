@@ -96,9 +96,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _run_started_servers(
     args: argparse.Namespace, names: list[str], config: BenchConfig
 ) -> dict[str, dict[str, Any]]:
+    from fauxpilot.config.settings import Settings
     from fauxpilot.models.resolve import resolve_model
     from fauxpilot.models.store import ModelStore
-    from fauxpilot.settings import Settings
 
     model = resolve_model(args.model, ModelStore(Settings().home))
     logs = Path(tempfile.mkdtemp(prefix="fauxpilot-bench-"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from fauxpilot.engine.base import SamplingParams
 
 
@@ -79,44 +81,94 @@ class CompletionResult:
     usage: Usage
 
 
-@dataclass(frozen=True)
-class StopOptions:
-    """Which of the editor-like stops end a suggestion that fills a hole (stopping.py)."""
+class StopFields(BaseModel):
+    """The editor-like stops a user can turn off; the defaults, bounds and help of their settings.
+
+    `StopOptions` carries them to stopping.py; the settings' completion group inherits them, so
+    each default is written here only.
+    """
 
     # Before a line indented less than the block the suggestion is in.
-    dedent_stop: bool = True
+    dedent_stop: bool = Field(
+        True, description="end a suggestion before a line indented less than its block"
+    )
     # Where the suggestion writes the suffix's first line again.
-    suffix_repeat_stop: bool = True
+    suffix_repeat_stop: bool = Field(
+        True, description="end a suggestion where it writes the suffix's first line again"
+    )
     # At the next top-level definition (the language's stop words), for multi-line requests.
-    language_stop_words: bool = True
+    language_stop_words: bool = Field(
+        True, description="end a multi-line suggestion at the next top-level definition"
+    )
 
 
-@dataclass(frozen=True)
-class CompletionOptions:
-    """Server-wide choices of how completions are computed."""
+class StopOptions(StopFields):
+    """Which of the editor-like stops end a suggestion that fills a hole (stopping.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CompletionFields(BaseModel):
+    """How completions are computed, as a user sets it: defaults, bounds and help of each setting.
+
+    `CompletionOptions` carries them to the completion service; the settings' completion group
+    inherits them, so each default is written here only.
+    """
 
     # Put the typed part of the cursor's line after the FIM middle token (cache-friendly).
-    fim_line_in_middle: bool = False
+    fim_line_in_middle: bool = Field(
+        False, description="put the typed part of the cursor's line after the FIM middle token"
+    )
     # A request with `suffix: ""` gets the FIM layout (with an empty suffix section).
-    fim_empty_suffix: bool = False
+    fim_empty_suffix: bool = Field(
+        False, description='give a request with suffix "" the FIM layout (empty suffix section)'
+    )
     # Lines of the suffix a FIM and a left-to-right suggestion are scored against, the one
     # that leads better into them being kept (suffix_rank.py); 0: FIM suggestion only.
-    suffix_rank_lines: int = 3
+    suffix_rank_lines: int = Field(
+        3,
+        ge=0,
+        le=1000,
+        description="pick between a FIM and a left-to-right one-line suggestion by how well "
+        "each leads into this many lines after the cursor (0: FIM only)",
+    )
     # Rank requests without a one-line stop too; off, since two long suggestions are
     # generated and scored where one would do (BENCHMARKS.md).
-    suffix_rank_multiline: bool = False
+    suffix_rank_multiline: bool = Field(
+        False,
+        description="rank suggestions without a one-line stop too (slower: both run long)",
+    )
     # Serve the rest of the last suggestion when the user types what it predicted.
-    typeahead: bool = True
+    typeahead: bool = Field(
+        True, description="serve the rest of the last suggestion when the user types it"
+    )
     # Shares of the prompt budget kept for the suffix and for other files' context.
-    suffix_share: float = 0.25
-    context_share: float = 0.3
+    suffix_share: float = Field(
+        0.25, ge=0.0, le=0.9, description="share of a long prompt's budget kept for the suffix"
+    )
+    context_share: float = Field(
+        0.3, ge=0.0, le=0.9, description="share of the prompt budget for other files' context"
+    )
     # Bounds on one request: larger max_tokens is refused, longer prompts are trimmed.
-    max_tokens_limit: int = 2048
-    max_prompt_tokens: int = 131072
+    max_tokens_limit: int = Field(
+        2048, ge=1, le=131072, description="largest max_tokens a request may ask for"
+    )
+    max_prompt_tokens: int = Field(
+        131072, ge=16, le=131072, description="prompts are trimmed to this many tokens"
+    )
+    # Log every prompt and completion (off by default: the code is private).
+    log_content: bool = Field(
+        False, description="log prompts and completions (off: code never reaches the logs)"
+    )
+
+
+class CompletionOptions(CompletionFields):
+    """Server-wide choices of how completions are computed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     # Sequences one request may start (prompts x best_of, or x n).
     max_choices: int = 16
-    # Log every prompt and completion (off by default: the code is private).
-    log_content: bool = False
     stops: StopOptions = StopOptions()
 
 

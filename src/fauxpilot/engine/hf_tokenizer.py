@@ -71,9 +71,6 @@ class HfTokenizer:
             self._pieces[token_id] = cached
         return cached
 
-    def token_string(self, token_id: int) -> str:
-        return str(self._hf.convert_ids_to_tokens(token_id))
-
     def special_token_id(self, text: str) -> int | None:
         return self._special.get(text)
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from fauxpilot.cli_settings import positive_int
+from fauxpilot.cli.args import positive_int
 from fauxpilot.evaluation.client import (
     HUMANEVAL_STOPS,
     SINGLE_LINE_STOPS,

@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from fauxpilot.cli_settings import positive_int
+from fauxpilot.cli.args import positive_int
 from fauxpilot.finetune.cli_model import register_model_commands
 from fauxpilot.finetune.dataset import (
     DEFAULT_HELDOUT_FRACTION,

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fauxpilot.cli_settings import add_home_flag
-from fauxpilot.config_file import load_settings
+from fauxpilot.cli.args import add_home_flag
+from fauxpilot.config.file import load_settings
 from fauxpilot.finetune.dataset import DatasetError
 from fauxpilot.finetune.train import TrainConfig, TrainingError
 from fauxpilot.models.convert import ConversionError

@@ -14,6 +14,7 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
 from fauxpilot.finetune.languages import detect_language
@@ -27,16 +28,20 @@ DEFAULT_HELDOUT_FRACTION = 0.1
 TRAIN = "train"
 HELDOUT = "heldout"
 
-# Why a file was skipped.
-VENDORED = "vendored"
-GENERATED = "generated"
-EMPTY = "empty"
-TOO_LARGE = "too_large"
-UNREADABLE = "unreadable"
-BINARY = "binary"
-UNKNOWN_LANGUAGE = "unknown_language"
-LANGUAGE_NOT_SELECTED = "language_not_selected"
-LONG_LINES = "long_lines"
+
+class SkipReason(StrEnum):
+    """Why a file was skipped; the value is what the summary counts and reports."""
+
+    VENDORED = "vendored"
+    GENERATED = "generated"
+    EMPTY = "empty"
+    TOO_LARGE = "too_large"
+    UNREADABLE = "unreadable"
+    BINARY = "binary"
+    UNKNOWN_LANGUAGE = "unknown_language"
+    LANGUAGE_NOT_SELECTED = "language_not_selected"
+    LONG_LINES = "long_lines"
+
 
 # Other people's code, environments, caches and build output.
 VENDORED_DIRECTORIES = frozenset(
@@ -152,7 +157,7 @@ def build_dataset(root: Path, options: DatasetOptions) -> Dataset:
     digests: set[str] = set()
     for path in listing.paths:
         outcome = examine_file(root, path, options)
-        if isinstance(outcome, str):
+        if isinstance(outcome, SkipReason):
             log.debug("skipped %s: %s", path, outcome)
             summary.skipped[outcome] += 1
             continue
@@ -179,38 +184,38 @@ def _check_source_tree(root: Path) -> None:
         raise DatasetError(f"{root} is not a directory")
 
 
-def examine_file(root: Path, path: str, options: DatasetOptions) -> Record | str:
-    """The record for `path`, or the reason to skip it (one of the skip reasons above)."""
+def examine_file(root: Path, path: str, options: DatasetOptions) -> Record | SkipReason:
+    """The record for `path`, or the reason to skip it."""
     reason = _reason_in_name(path)
     if reason is not None:
         return reason
     data = _read_limited(root / path, options.max_bytes)
-    if isinstance(data, str):
+    if isinstance(data, SkipReason):
         return data
     text = _decode_text(data)
     if text is None:
-        return BINARY
+        return SkipReason.BINARY
     language = detect_language(path, text.partition("\n")[0])
     if language is None:
-        return UNKNOWN_LANGUAGE
+        return SkipReason.UNKNOWN_LANGUAGE
     if options.languages and language not in options.languages:
-        return LANGUAGE_NOT_SELECTED
+        return SkipReason.LANGUAGE_NOT_SELECTED
     reason = _reason_in_text(text)
     if reason is not None:
         return reason
     return Record(path, language, text)
 
 
-def _reason_in_name(path: str) -> str | None:
+def _reason_in_name(path: str) -> SkipReason | None:
     parts = PurePosixPath(path).parts
     directories = [part.lower() for part in parts[:-1]]
     if any(part in VENDORED_DIRECTORIES or part.endswith(".egg-info") for part in directories):
-        return VENDORED
+        return SkipReason.VENDORED
     name = parts[-1].lower()
     if name in LOCK_FILES or name.endswith(GENERATED_NAME_ENDINGS):
-        return GENERATED
+        return SkipReason.GENERATED
     if not _encodes_as_utf8(path):
-        return UNREADABLE  # a name the JSON output could not carry
+        return SkipReason.UNREADABLE  # a name the JSON output could not carry
     return None
 
 
@@ -222,18 +227,18 @@ def _encodes_as_utf8(text: str) -> bool:
     return True
 
 
-def _read_limited(file: Path, max_bytes: int) -> bytes | str:
-    """The file's bytes, or EMPTY, TOO_LARGE or UNREADABLE."""
+def _read_limited(file: Path, max_bytes: int) -> bytes | SkipReason:
+    """The file's bytes, or why not: EMPTY, TOO_LARGE or UNREADABLE."""
     try:
         size = file.stat().st_size
         if size == 0:
-            return EMPTY
+            return SkipReason.EMPTY
         if size > max_bytes:
-            return TOO_LARGE
+            return SkipReason.TOO_LARGE
         return file.read_bytes()
     except OSError as error:
         log.warning("cannot read %s: %s", file, error)
-        return UNREADABLE
+        return SkipReason.UNREADABLE
 
 
 def _decode_text(data: bytes) -> str | None:
@@ -246,16 +251,16 @@ def _decode_text(data: bytes) -> str | None:
         return None
 
 
-def _reason_in_text(text: str) -> str | None:
+def _reason_in_text(text: str) -> SkipReason | None:
     if not text.strip():
-        return EMPTY
+        return SkipReason.EMPTY
     lines = text.splitlines()
     if any(_says_generated(line) for line in lines[:GENERATED_MARKER_LINES]):
-        return GENERATED
+        return SkipReason.GENERATED
     longest = max(len(line) for line in lines)
     average = sum(len(line) for line in lines) / len(lines)
     if longest > MAX_LINE_CHARACTERS or average > MAX_AVERAGE_LINE_CHARACTERS:
-        return LONG_LINES
+        return SkipReason.LONG_LINES
     return None
 
 

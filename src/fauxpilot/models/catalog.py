@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fauxpilot.errors import UserError
+
 
 @dataclass(frozen=True)
 class PromptFamily:
@@ -149,7 +151,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
 )
 
 
-class UnknownModelError(LookupError):
+class UnknownModelError(UserError, LookupError):
     pass
 
 

@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from fauxpilot.errors import UserError
+
 log = logging.getLogger(__name__)
 
 CODEGEN_SLICES = 4  # CodeGen's `mp_num`: the fused projection was trained sharded 4 ways
@@ -29,7 +31,7 @@ TOKENIZER_FILES = (
 )
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError, ValueError):
     pass
 
 

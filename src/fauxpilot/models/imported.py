@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from fauxpilot.errors import UserError
 from fauxpilot.models.catalog import CATALOG, CatalogEntry
 from fauxpilot.models.hf_checkpoint import Checkpoint, read_checkpoint
 from fauxpilot.models.store import (
@@ -36,7 +37,7 @@ IMPORTED_DIR = "imported"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
-class ModelImportError(ValueError):
+class ModelImportError(UserError, ValueError):
     """What was given cannot be imported; the message says what would work."""
 
 

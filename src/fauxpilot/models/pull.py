@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from fauxpilot.errors import UserError
 from fauxpilot.models.catalog import CatalogEntry, PyPIPart
 from fauxpilot.models.store import ModelStore, read_chunks, write_hashed
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 HUB_URL = "https://huggingface.co/{repo}/resolve/main/{filename}"
 
 
-class PullError(RuntimeError):
+class PullError(UserError, RuntimeError):
     pass
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from fauxpilot.errors import UserError
 from fauxpilot.models.catalog import CatalogEntry
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ HASH_CHUNK = 4 * 1024 * 1024
 GGUF_MAGIC = b"GGUF"
 
 
-class ModelFileError(RuntimeError):
+class ModelFileError(UserError, RuntimeError):
     """A model file is missing, truncated or corrupt; the message says how to fix it."""
 
 

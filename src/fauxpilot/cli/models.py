@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fauxpilot.cli_settings import add_home_flag, settings_from
+from fauxpilot.cli.args import add_home_flag, settings_from
 from fauxpilot.models.catalog import CATALOG, find_entry
 from fauxpilot.models.hf_checkpoint import ensure_converted, read_checkpoint
 from fauxpilot.models.hub import pull_from_hub

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fauxpilot.settings import ConfigError, Settings
+from fauxpilot.config.settings import ConfigError, Settings
 
 CONFIG_ENV = "FAUXPILOT_CONFIG"
 

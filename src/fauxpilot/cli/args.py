@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fauxpilot.config_file import load_settings
-from fauxpilot.settings import Settings
+from fauxpilot.config.file import load_settings
+from fauxpilot.config.settings import Settings
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:

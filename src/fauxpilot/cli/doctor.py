@@ -14,15 +14,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fauxpilot.addresses import check_exposure
-from fauxpilot.cli_settings import add_settings_flags, settings_from
+from fauxpilot.cli.args import add_settings_flags, settings_from
+from fauxpilot.config.settings import Settings
 from fauxpilot.models.catalog import CATALOG
 from fauxpilot.models.resolve import resolve_model
 from fauxpilot.models.store import ModelFileError, ModelStore
 from fauxpilot.native.cpu import read_cpu
 from fauxpilot.native.probe import ProbeResult, run_probe
 from fauxpilot.native.wheels import read_record
-from fauxpilot.settings import Settings
+from fauxpilot.server import check_exposure
 
 log = logging.getLogger(__name__)
 

@@ -17,19 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from fauxpilot.addresses import is_loopback
-from fauxpilot.config_file import default_config_path, load_settings, write_config
+from fauxpilot.config.file import default_config_path, load_settings, write_config
+from fauxpilot.config.settings import ENGINES, ConfigError, Settings
 from fauxpilot.models.catalog import CATALOG, UnknownModelError, find_entry
 from fauxpilot.models.hf_checkpoint import is_checkpoint
 from fauxpilot.models.imported import ImportRegistry
 from fauxpilot.models.pull import pull
 from fauxpilot.models.resolve import looks_like_path
 from fauxpilot.models.store import ModelStore
-from fauxpilot.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
-# auto: llama.cpp for GGUF files, CTranslate2 for Hugging Face checkpoints.
-ENGINES = ("auto", "llama.cpp", "ctranslate2")
 Ask = Callable[[str, str], str]
 
 
@@ -88,10 +86,6 @@ def _choose(args: argparse.Namespace, current: Settings, ask: Ask, config: Path)
     }
     Settings(**{key: value for key, value in values.items() if value is not None})  # validate
     return values
-
-
-def _given_or_asked(given: int | None, ask: Ask, question: str, current: int) -> str:
-    return str(given) if given is not None else ask(question, str(current))
 
 
 def _model_choices(home: Path) -> str:
