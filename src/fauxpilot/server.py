@@ -25,6 +25,7 @@ from fauxpilot.config.settings import ConfigError, EngineSettings, Settings
 from fauxpilot.engine.base import Engine
 from fauxpilot.engine.llamacpp import LlamaCppEngine
 from fauxpilot.engine.llamacpp_model import LoadOptions
+from fauxpilot.engine.process import ProcessEngine
 from fauxpilot.errors import UserError
 from fauxpilot.models.resolve import ResolvedModel, resolve_model
 from fauxpilot.models.store import ModelStore
@@ -57,8 +58,13 @@ def check_exposure(host: str, api_keys: Sequence[str], insecure: bool) -> None:
     )
 
 
-def build_engine(settings: EngineSettings, model: ResolvedModel) -> Engine:
-    """llama.cpp for GGUF files, CTranslate2 for Hugging Face checkpoints (or as asked).
+def build_engine(
+    settings: EngineSettings,
+    model: ResolvedModel,
+    logging_setup: tuple[str, str] = ("info", "text"),
+) -> Engine:
+    """llama.cpp for GGUF files, CTranslate2 for Hugging Face checkpoints (or as asked);
+    llama.cpp in a supervised engine process unless `engine_process` is off.
 
     Raises EngineCrashError when the installed llama.cpp build crashes on this CPU."""
     engine = settings.engine
@@ -74,6 +80,10 @@ def build_engine(settings: EngineSettings, model: ResolvedModel) -> Engine:
     options = load_options(settings)
     # A native crash here would kill this process silently: prove the build in a child first.
     ensure_engine_runs(model.path, settings.home, settings.threads)
+    if settings.engine_process:
+        return ProcessEngine(
+            model.name, model.path, model.family, options, settings.max_waiting, logging_setup
+        )
     return LlamaCppEngine(model.name, model.path, model.family, options, settings.max_waiting)
 
 
@@ -132,7 +142,7 @@ def serve(settings: Settings) -> int:
     model = resolve_model(
         settings.model, ModelStore(settings.home), pull_missing=not settings.offline
     )
-    engine = build_engine(settings, model)
+    engine = build_engine(settings, model, (settings.log_level, settings.log_format))
     failures: list[BaseException] = []
 
     def stop_serving(error: BaseException) -> None:
@@ -183,13 +193,14 @@ def _stopped_gracefully(signum: int, frame: object) -> None:
 
 
 def complete_once(settings: Settings, job: CompletionJob) -> str:
-    """One completion without a server: the engine with one slot, the first choice's text."""
-    settings = settings.model_copy(update={"slots": 1})
+    """One completion without a server: the engine with one slot, in this process, and the
+    first choice's text."""
+    settings = settings.model_copy(update={"slots": 1, "engine_process": False})
     model = resolve_model(settings.model, ModelStore(settings.home))
     engine = build_engine(settings, model)
     engine.start()
     try:
-        service = CompletionService(engine)  # the default options, as `complete` always had
+        service = CompletionService(engine, settings.completion_options())
         result = asyncio.run(service.complete(service.prepare(job)))
     finally:
         engine.close()

@@ -121,6 +121,11 @@ class EngineSettings(BaseSettings):
     max_waiting: int = Field(
         64, ge=1, le=10000, description="requests that may wait for a slot before 503"
     )
+    engine_process: bool = Field(
+        True,
+        description="run llama.cpp in a child process the server restarts when it crashes "
+        "(false: in the server's own process)",
+    )
     offline: bool = Field(
         False, description="never fetch a missing model; fail with the offline alternatives"
     )
