@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fauxpilot.addresses import is_loopback
 from fauxpilot.api import create_app
 from fauxpilot.api.config import ApiConfig
+from fauxpilot.api.hosts import is_loopback
 from fauxpilot.completion.service import CompletionService
 from fauxpilot.completion.types import CompletionJob
 from fauxpilot.config.settings import ConfigError, EngineSettings, Settings

@@ -41,18 +41,11 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 def engine_pid(server: Server) -> int:
     """The engine process: the server's child running fauxpilot.engine.process_worker."""
-    for child in _children(server.process.pid):
+    for child in server.children():
         command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
         if b"fauxpilot.engine.process_worker" in command:
             return child
     raise AssertionError(f"no engine process under {server.process.pid}")
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
-    return found
 
 
 async def _stream(client: httpx.AsyncClient, number: int, first: asyncio.Event) -> str:

@@ -7,12 +7,23 @@ own name in `Host`, which is how they are told apart.
 
 from __future__ import annotations
 
+import ipaddress
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fauxpilot.addresses import is_loopback
 from fauxpilot.api.errors import error_body, send_error
 
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address stays on this machine (also the exposure check's, server.py)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def host_name(header: str) -> str:

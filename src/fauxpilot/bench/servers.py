@@ -32,15 +32,18 @@ class RunningServer:
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def children(self) -> list[int]:
+        """Process ids of the server's children (its engine process)."""
+        return _children(self.process.pid)
+
     def rss_mib(self) -> tuple[float, float]:
-        """Current and peak resident memory of the server process, in MiB."""
-        fields = {}
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        for line in status.splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0]) / 1024
-        return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
+        """Current and peak resident memory of the server and its children (the engine
+        process), in MiB; the peak is the sum of each process's own peak."""
+        current = peak = 0.0
+        for pid in [self.process.pid, *_children(self.process.pid)]:
+            rss, hwm = _memory_mib(pid)
+            current, peak = current + rss, peak + hwm
+        return current, peak
 
     def stop(self) -> None:
         self.process.terminate()
@@ -49,6 +52,22 @@ class RunningServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _memory_mib(pid: int) -> tuple[float, float]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fauxpilot.addresses import is_loopback
+from fauxpilot.api.hosts import is_loopback
 from fauxpilot.config.file import default_config_path, load_settings, write_config
 from fauxpilot.config.settings import ENGINES, ConfigError, Settings
 from fauxpilot.models.catalog import CATALOG, UnknownModelError, find_entry
