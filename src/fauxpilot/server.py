@@ -23,7 +23,7 @@ from fauxpilot.completion.service import CompletionService
 from fauxpilot.completion.types import CompletionJob
 from fauxpilot.config.settings import ConfigError, EngineSettings, Settings
 from fauxpilot.engine.base import Engine
-from fauxpilot.engine.llamacpp import LlamaCppEngine
+from fauxpilot.engine.llamacpp import GgufSpec, LlamaCppEngine
 from fauxpilot.engine.llamacpp_model import LoadOptions
 from fauxpilot.engine.process import ProcessEngine
 from fauxpilot.errors import UserError
@@ -80,11 +80,10 @@ def build_engine(
     options = load_options(settings)
     # A native crash here would kill this process silently: prove the build in a child first.
     ensure_engine_runs(model.path, settings.home, settings.threads)
+    spec = GgufSpec(model.name, model.path, model.family, options, settings.max_waiting)
     if settings.engine_process:
-        return ProcessEngine(
-            model.name, model.path, model.family, options, settings.max_waiting, logging_setup
-        )
-    return LlamaCppEngine(model.name, model.path, model.family, options, settings.max_waiting)
+        return ProcessEngine(spec, logging_setup)
+    return LlamaCppEngine(spec)
 
 
 def load_options(settings: EngineSettings) -> LoadOptions:

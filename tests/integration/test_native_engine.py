@@ -14,7 +14,7 @@ import pytest
 
 from fauxpilot.config.settings import Settings
 from fauxpilot.engine.base import EngineError
-from fauxpilot.engine.llamacpp import LlamaCppEngine
+from fauxpilot.engine.llamacpp import GgufSpec, LlamaCppEngine
 from fauxpilot.engine.llamacpp_model import LlamaModel
 from fauxpilot.models.catalog import find_entry
 from fauxpilot.models.store import ModelStore
@@ -45,7 +45,7 @@ def fauxpilot(
 
 def test_the_engine_is_ready_only_after_its_first_decode(monkeypatch: pytest.MonkeyPatch) -> None:
     options = cpu_options(threads=2, context_per_slot=512, slots=2, batch_size=64)
-    engine = LlamaCppEngine("smollm2-135m", tiny_model(), None, options, MAX_WAITING)
+    engine = LlamaCppEngine(GgufSpec("smollm2-135m", tiny_model(), None, options, MAX_WAITING))
     decoded: list[bool] = []
     real_warm_up = LlamaModel.warm_up
 
@@ -65,7 +65,7 @@ def test_the_engine_is_ready_only_after_its_first_decode(monkeypatch: pytest.Mon
         raise EngineError("llama_decode failed with status 1")
 
     monkeypatch.setattr(LlamaModel, "warm_up", failing_warm_up)
-    broken = LlamaCppEngine("smollm2-135m", tiny_model(), None, options, MAX_WAITING)
+    broken = LlamaCppEngine(GgufSpec("smollm2-135m", tiny_model(), None, options, MAX_WAITING))
     with pytest.raises(EngineError):
         broken.start()
     health = broken.health()

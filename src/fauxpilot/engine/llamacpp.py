@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from fauxpilot.engine.base import EngineError, GenerationRequest, ModelInfo, Tokenizer
@@ -56,15 +57,24 @@ class LlamaRuntime:
         self.model.close()
 
 
-def llama_model_info(
-    name: str, path: Path, family: PromptFamily | None, vocab: Tokenizer, size: int, context: int
-) -> ModelInfo:
+@dataclass(frozen=True)
+class GgufSpec:
+    """What a llama.cpp engine serves, and how: the same for in-process and engine process."""
+
+    name: str
+    path: Path
+    family: PromptFamily | None  # None: detected from the vocabulary's FIM tokens
+    options: LoadOptions
+    max_waiting: int
+
+
+def llama_model_info(spec: GgufSpec, vocab: Tokenizer, size: int, context: int) -> ModelInfo:
     return ModelInfo(
-        name=name,
-        path=str(path),
+        name=spec.name,
+        path=str(spec.path),
         context_length=context,
         vocab_size=size,
-        family=family or detect_family(vocab.special_token_id),
+        family=spec.family or detect_family(vocab.special_token_id),
     )
 
 
@@ -76,35 +86,24 @@ class LlamaCppEngine(ManagedEngine[Generation]):
     llama.cpp unchecked (ManagedEngine.generate checks every prompt first).
     """
 
-    def __init__(
-        self,
-        name: str,
-        path: Path,
-        family: PromptFamily | None,
-        options: LoadOptions,
-        max_waiting: int,
-    ) -> None:
-        super().__init__(name)
-        self._path = path
-        self._family = family
-        self._options = options
-        self._max_waiting = max_waiting
+    def __init__(self, spec: GgufSpec) -> None:
+        super().__init__(spec.name)
+        self._spec = spec
         self._runtime: LlamaRuntime | None = None
 
     def _start_backend(self) -> Started:
-        log.info("loading %s from %s", self.name, self._path)
-        runtime = LlamaRuntime(self._path, self._options, self._max_waiting)
+        spec = self._spec
+        log.info("loading %s from %s", self.name, spec.path)
+        runtime = LlamaRuntime(spec.path, spec.options, spec.max_waiting)
         self._runtime = runtime
         vocab: LlamaVocab = runtime.model.vocab
-        info = llama_model_info(
-            self.name, self._path, self._family, vocab, vocab.size, runtime.context_length
-        )
+        info = llama_model_info(spec, vocab, vocab.size, runtime.context_length)
         log.info(
             "model ready: %s, %d slots of %d tokens, %d threads",
             self.name,
-            self._options.slots,
+            spec.options.slots,
             runtime.context_length,
-            self._options.threads,
+            spec.options.threads,
         )
         return Started(info, vocab)
 

@@ -22,7 +22,6 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 from fauxpilot.engine.base import (
@@ -35,10 +34,9 @@ from fauxpilot.engine.base import (
 )
 from fauxpilot.engine.events import Emit
 from fauxpilot.engine.lifecycle import ManagedEngine, Occupancy, Started
-from fauxpilot.engine.llamacpp import llama_model_info
-from fauxpilot.engine.llamacpp_model import LoadOptions, VocabOnly
+from fauxpilot.engine.llamacpp import GgufSpec, llama_model_info
+from fauxpilot.engine.llamacpp_model import VocabOnly
 from fauxpilot.engine.process_worker import ERROR_KINDS
-from fauxpilot.models.catalog import PromptFamily
 
 log = logging.getLogger(__name__)
 
@@ -96,20 +94,10 @@ class ProcessEngine(ManagedEngine[_Ticket]):
     events come back through the reader thread; only start and close block.
     """
 
-    def __init__(
-        self,
-        name: str,
-        path: Path,
-        family: PromptFamily | None,
-        options: LoadOptions,
-        max_waiting: int,
-        logging_setup: tuple[str, str] = ("info", "text"),
-    ) -> None:
-        super().__init__(name)
-        self._path = path
-        self._family = family
-        self._options = options
-        self._max_waiting = max_waiting
+    def __init__(self, spec: GgufSpec, logging_setup: tuple[str, str] = ("info", "text")) -> None:
+        super().__init__(spec.name)
+        self._spec = spec
+        self._options = spec.options
         self._logging_setup = logging_setup
         self._vocab: VocabOnly | None = None
         self._child: _Child | None = None
@@ -123,17 +111,15 @@ class ProcessEngine(ManagedEngine[_Ticket]):
     # --- ManagedEngine -------------------------------------------------------------------
 
     def _start_backend(self) -> Started:
-        log.info("loading %s from %s in an engine process", self.name, self._path)
-        vocab = VocabOnly(self._path)
+        log.info("loading %s from %s in an engine process", self.name, self._spec.path)
+        vocab = VocabOnly(self._spec.path)
         try:
             child, context = self._spawn()
         except Exception:
             vocab.close()
             raise
         self._vocab, self._child = vocab, child
-        info = llama_model_info(
-            self.name, self._path, self._family, vocab.vocab, vocab.vocab.size, context
-        )
+        info = llama_model_info(self._spec, vocab.vocab, vocab.vocab.size, context)
         self._supervisor = threading.Thread(
             target=self._supervise, name="fauxpilot-engine-supervisor", daemon=True
         )
@@ -169,7 +155,7 @@ class ProcessEngine(ManagedEngine[_Ticket]):
 
     def _submit(self, request: GenerationRequest, emit: Emit) -> _Ticket:
         with self._lock:
-            if len(self._tickets) >= self._options.slots + self._max_waiting:
+            if len(self._tickets) >= self._options.slots + self._spec.max_waiting:
                 raise EngineOverloaded(
                     f"{len(self._tickets)} requests are already in flight; try again shortly"
                 )
@@ -214,7 +200,8 @@ class ProcessEngine(ManagedEngine[_Ticket]):
                 stdin=subprocess.DEVNULL,
             )
         child = _Child(process, Connection(parent_end.detach()))
-        setup = (str(self._path), self._options, self._max_waiting, self._logging_setup)
+        spec = self._spec
+        setup = (str(spec.path), spec.options, spec.max_waiting, self._logging_setup)
         try:
             child.connection.send(setup)
             message = child.connection.recv()
