@@ -61,6 +61,8 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     logging.getLogger("llama-cpp-python").setLevel(logging.WARNING)
+    # One line per request to an upstream (and per health check) is noise at info.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # uvicorn configures its own loggers only when given a log config; we pass none, so
     # its records propagate to the handler above.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

@@ -68,6 +68,8 @@ def build_engine(
 
     Raises EngineCrashError when the installed llama.cpp build crashes on this CPU."""
     engine = settings.engine
+    if engine == "remote":
+        return remote_engine(settings, model)
     if engine == "auto":
         engine = "ctranslate2" if model.kind == "hf" else "llama.cpp"
     if engine == "ctranslate2":
@@ -84,6 +86,25 @@ def build_engine(
     if settings.engine_process:
         return ProcessEngine(spec, logging_setup)
     return LlamaCppEngine(spec)
+
+
+def remote_engine(settings: EngineSettings, model: ResolvedModel) -> Engine:
+    """A gateway in front of `upstream`; `model` is the served model's tokenizer."""
+    from fauxpilot.engine.remote import RemoteEngine, RemoteSpec
+
+    if not settings.upstream:
+        raise ConfigError("--engine remote needs --upstream URL (the vLLM server, say)")
+    spec = RemoteSpec(
+        name=model.name,
+        upstream=settings.upstream,
+        tokenizer=model.path,
+        family=model.family,
+        context_length=settings.context_length,
+        max_in_flight=settings.slots + settings.max_waiting,
+        upstream_model=settings.upstream_model,
+        api_key=settings.upstream_api_key,
+    )
+    return RemoteEngine(spec)
 
 
 def load_options(settings: EngineSettings) -> LoadOptions:

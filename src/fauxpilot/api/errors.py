@@ -16,6 +16,7 @@ from starlette.types import Send
 from fauxpilot.completion.fim import PromptTooLongError
 from fauxpilot.completion.types import InvalidRequestError
 from fauxpilot.engine.base import EngineCrashed, EngineNotReady, EngineOverloaded
+from fauxpilot.engine.remote_protocol import UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ def api_error_for(error: Exception) -> APIError:
         return APIError(503, str(error), "server_error", code="overloaded")
     if isinstance(error, EngineCrashed):
         return APIError(503, str(error), "server_error", code="engine_restarting")
+    if isinstance(error, UpstreamError):
+        code = {503: "upstream_unavailable", 504: "upstream_timeout"}.get(error.status)
+        return APIError(error.status, str(error), "server_error", code=code or "upstream_error")
     log.exception("internal error", exc_info=error)
     return APIError(500, "The server had an error while processing your request.", "server_error")
 
@@ -117,6 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EngineNotReady, on_api_error)
     app.add_exception_handler(EngineOverloaded, on_api_error)
     app.add_exception_handler(EngineCrashed, on_api_error)
+    app.add_exception_handler(UpstreamError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_api_error)

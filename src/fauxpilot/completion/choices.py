@@ -4,6 +4,7 @@ the n likeliest of best_of) that every request without suffix ranking uses."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
@@ -24,6 +25,8 @@ from fauxpilot.completion.types import (
 from fauxpilot.engine.base import Engine, FinishEvent, GenerationRequest, PromptEvent
 
 log = logging.getLogger(__name__)
+
+SESSION_TOKENS = 64  # prompt tokens a session key is made from
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class ChoiceGenerator:
             top_logprobs=run.logprobs,
             prompt_logprobs=job.echo and run.logprobs is not None,
             cache_scope=job.cache_scope,
+            session_key=session_key(job, run.prompt),
         )
 
     def _stop_token_ids(self) -> frozenset[int]:
@@ -113,6 +117,14 @@ class ChoiceGenerator:
             }
             self._end_tokens = tokenizer.end_token_ids | family_ids
         return self._end_tokens
+
+
+def session_key(job: CompletionJob, prompt: PreparedPrompt) -> str:
+    """The same for every keystroke in one file of one key's editor: the cache scope, the
+    path when the client names it, and the prompt's first tokens (the file's start), which
+    typing further down does not change."""
+    seed = f"{job.cache_scope}\0{job.path or ''}\0{prompt.tokens[:SESSION_TOKENS]}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:32]
 
 
 class PlainChoices:

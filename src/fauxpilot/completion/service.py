@@ -143,6 +143,7 @@ class CompletionService:
         """Whether this FIM prompt's suggestion is picked from a FIM and a left-to-right one."""
         return (
             self._options.suffix_rank_lines > 0
+            and self._engine.model.scores_prompts
             and (self._options.suffix_rank_multiline or "\n" in job.stop)
             and bool(prompt)
             and bool((job.suffix or "").strip())
@@ -155,6 +156,12 @@ class CompletionService:
 
     def _check_limits(self, job: CompletionJob) -> None:
         _check_supported(job.sampling, self._engine.model.unsupported_sampling)
+        if job.echo and job.logprobs is not None and not self._engine.model.scores_prompts:
+            raise InvalidRequestError(
+                "echo with logprobs (prompt scores) is not supported by the engine serving "
+                "this model; leave one of them out.",
+                "echo",
+            )
         limits = self._options
         if job.max_tokens > limits.max_tokens_limit:
             raise LimitExceededError(

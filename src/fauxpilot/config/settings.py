@@ -38,8 +38,9 @@ def _default_threads() -> int:
 
 MIN_KEY_LENGTH = 8
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-# auto: llama.cpp for GGUF files, CTranslate2 for Hugging Face checkpoints.
-EngineName = Literal["auto", "llama.cpp", "ctranslate2"]
+# auto: llama.cpp for GGUF files, CTranslate2 for Hugging Face checkpoints; remote: an
+# upstream OpenAI-compatible server (vLLM), `model` then names its tokenizer.
+EngineName = Literal["auto", "llama.cpp", "ctranslate2", "remote"]
 ENGINES: tuple[str, ...] = get_args(EngineName)
 # Every group reads FAUXPILOT_<FIELD> from the environment and ignores unknown names.
 ENV_CONFIG = SettingsConfigDict(env_prefix="FAUXPILOT_", extra="ignore")
@@ -80,8 +81,16 @@ class EngineSettings(BaseSettings):
     )
     engine: EngineName = Field(
         "auto",
-        description="llama.cpp for GGUF files, ctranslate2 for Hugging Face checkpoints (auto)",
+        description="llama.cpp for GGUF files, ctranslate2 for Hugging Face checkpoints "
+        "(auto), or remote: the --upstream server runs the model, --model is its tokenizer",
     )
+    upstream: str | None = Field(
+        None, description="with --engine remote: the OpenAI-compatible server (vLLM) to use"
+    )
+    upstream_model: str | None = Field(
+        None, description="the model name the upstream serves (default: the first it lists)"
+    )
+    upstream_api_key: str | None = Field(None, description="the key the upstream wants")
     compute_type: str = Field(
         "default",
         description="CTranslate2 compute type: default (int8 on CPU, float16 on GPU), "

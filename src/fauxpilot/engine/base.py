@@ -71,6 +71,9 @@ class GenerationRequest:
     # Who may reuse the KV cells this request leaves: only requests of the same scope (one
     # per API key when keys are on), so no key learns from timing what another one sent.
     cache_scope: str = ""
+    # Stable for one editor's file: a router in front of several upstreams sends every
+    # request of a session to the replica holding its prefix cache.
+    session_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ class ModelInfo:
     family: PromptFamily
     # Request parameters this engine cannot honour ("logit_bias", ...): refused with a 400.
     unsupported_sampling: frozenset[str] = frozenset()
+    # Whether it scores prompt tokens (prompt_logprobs: echo with logprobs, suffix ranking).
+    scores_prompts: bool = True
 
 
 class EngineStatus(StrEnum):
