@@ -103,8 +103,19 @@ def remote_engine(settings: EngineSettings, model: ResolvedModel) -> Engine:
         max_in_flight=settings.slots + settings.max_waiting,
         upstream_model=settings.upstream_model,
         api_key=settings.upstream_api_key,
+        adapters=_adapters(settings.upstream_adapter),
     )
     return RemoteEngine(spec)
+
+
+def _adapters(entries: list[str]) -> dict[str, str]:
+    adapters = {}
+    for entry in entries:
+        name, separator, adapter = entry.partition("=")
+        if not separator or not name.strip() or not adapter.strip():
+            raise ConfigError(f"--upstream-adapter wants NAME=ADAPTER, got {entry!r}")
+        adapters[name.strip()] = adapter.strip()
+    return adapters
 
 
 def load_options(settings: EngineSettings) -> LoadOptions:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
 KEY = "sk-vllm-gateway-0001"
+ADAPTER = "team-lora"
 PREFIX = "def add(a, b):\n    "
 SUFFIX = "\n\n\nprint(add(2, 3))\n"
 FILE_HEADER = (
@@ -56,9 +57,29 @@ def hf_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def worker(hf_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def adapter(hf_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA adapter for the tiny model, as `fauxpilot finetune` makes them (PEFT), with
+    random weights so that its answers differ from the base model's."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(str(hf_model), dtype=torch.float32)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
+                        init_lora_weights=False)  # fmt: skip
+    folder = tmp_path_factory.mktemp("lora") / ADAPTER
+    get_peft_model(base, config).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def worker(
+    hf_model: Path, adapter: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     log_path = tmp_path_factory.mktemp("vllm-a") / "vllm.log"
-    server = start_vllm(VLLM_PYTHON, hf_model, "smollm2", log_path, cpu=0)
+    lora = ("--enable-lora", "--lora-modules", f"{ADAPTER}={adapter}", "--max-lora-rank", "8")
+    server = start_vllm(VLLM_PYTHON, hf_model, "smollm2", log_path, cpu=0, extra=lora)
     yield server
     server.stop()
 
@@ -71,7 +92,8 @@ def gateway(
 
 
 def _gateway(upstream: str, log_path: Path) -> Iterator[RunningServer]:
-    flags = ("--engine", "remote", "--upstream", upstream, "--api-key", KEY)
+    flags = ("--engine", "remote", "--upstream", upstream, "--api-key", KEY,
+             "--upstream-adapter", f"team-python={ADAPTER}")  # fmt: skip
     server = start_fauxpilot("smollm2-135m", 1, log_path, flags)
     yield server
     server.stop()
@@ -121,6 +143,25 @@ def test_logprobs_stops_and_editor_shapes_through_vllm(gateway: RunningServer) -
     )
     assert infill.status_code == 200 and infill.json()["content"].strip()
     assert httpx.post(f"{gateway.url}/v1/completions", json={"prompt": "x"}).status_code == 401
+
+
+def test_a_model_name_runs_the_upstreams_lora_adapter(
+    gateway: RunningServer, worker: RunningServer
+) -> None:
+    """A team's fine-tune served by vLLM next to the base model, chosen by `model`."""
+
+    def text(server: RunningServer, model: str, key: str = KEY) -> str:
+        completion = openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
+        answer = completion.completions.create(
+            model=model, prompt="def fib(n):", max_tokens=12, temperature=0
+        )
+        return answer.choices[0].text
+
+    tuned = text(gateway, "team-python")
+    assert tuned == text(worker, ADAPTER, "unused")
+    assert text(gateway, "codegen") == text(worker, "smollm2", "unused") != tuned
+    listed = [card.id for card in client(gateway).models.list()]
+    assert "team-python" in listed
 
 
 @pytest.fixture(scope="module")

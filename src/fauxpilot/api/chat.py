@@ -60,6 +60,7 @@ def _job(state: AppState, body: ChatCompletionRequest, chat_id: str) -> Completi
         stop=body.stop_list(),
         n=body.n,
         best_of=body.n,
+        model=body.model,
     )
 
 

@@ -49,6 +49,7 @@ def to_job(request: CompletionRequest, request_id: str, vocab_size: int) -> Comp
         echo=request.echo,
         n=request.n,
         best_of=request.best_of or request.n,
+        model=request.model,
     )
 
 

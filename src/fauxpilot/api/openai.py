@@ -19,7 +19,7 @@ from fauxpilot.api.convert import (
 from fauxpilot.api.protocol import CompletionRequest, CompletionResponse, ModelCard, ModelList
 from fauxpilot.api.serving import ReadyJob, answer_whole, prepare_job
 from fauxpilot.api.sse import event_stream
-from fauxpilot.api.state import app_state
+from fauxpilot.api.state import AppState, app_state
 from fauxpilot.completion.types import CompletionResult
 
 router = APIRouter()
@@ -64,7 +64,13 @@ async def _stream_chunks(
 @router.get("/v1/models", response_model=ModelList)
 async def list_models(request: Request) -> ModelList:
     state = app_state(request)
-    return ModelList(data=[ModelCard(id=state.model_name, created=0)])
+    names = [state.model_name, *_aliases(state)]
+    return ModelList(data=[ModelCard(id=name, created=0) for name in names])
+
+
+def _aliases(state: AppState) -> tuple[str, ...]:
+    """The LoRA adapters a gateway serves besides its model, once the engine is ready."""
+    return state.engine.model.aliases if state.engine.health().ready else ()
 
 
 @router.get("/v1/models/{model_id:path}", response_model=ModelCard)

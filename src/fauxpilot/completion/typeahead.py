@@ -35,6 +35,7 @@ class _Finished:
     sampling: SamplingParams
     text: str
     finish_reason: str
+    model: str | None = None  # a gateway's adapters answer differently
 
 
 def _digest(text: str) -> bytes:
@@ -78,7 +79,7 @@ class TypeaheadCache:
             self._finished.append(
                 _Finished(
                     job.cache_scope, len(prompt), _digest(prompt), suffix, job.stop, job.max_tokens,
-                    job.sampling, text, finish_reason,
+                    job.sampling, text, finish_reason, job.model,
                 )
             )  # fmt: skip
 
@@ -105,4 +106,5 @@ class TypeaheadCache:
             and done.stop == job.stop
             and done.max_tokens == job.max_tokens
             and done.sampling == job.sampling
+            and done.model == job.model
         )

@@ -37,6 +37,8 @@ class CompletionJob:
     # The editor's language id or the file's path, for per-language stopping.
     language: str | None = None
     path: str | None = None
+    # The model the client asked for: a gateway may run a LoRA adapter by that name.
+    model: str | None = None
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,11 @@ class EngineSettings(BaseSettings):
         None, description="the model name the upstream serves (default: the first it lists)"
     )
     upstream_api_key: str | None = Field(None, description="the key the upstream wants")
+    upstream_adapter: list[str] = Field(
+        default_factory=list,
+        description="NAME=ADAPTER: a request for model NAME runs the upstream's LoRA adapter "
+        "ADAPTER (repeatable; vLLM --enable-lora --lora-modules ADAPTER=PATH)",
+    )
     compute_type: str = Field(
         "default",
         description="CTranslate2 compute type: default (int8 on CPU, float16 on GPU), "

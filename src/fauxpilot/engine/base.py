@@ -74,6 +74,9 @@ class GenerationRequest:
     # Stable for one editor's file: a router in front of several upstreams sends every
     # request of a session to the replica holding its prefix cache.
     session_key: str = ""
+    # The model name the client asked for; an engine serving several (a gateway's LoRA
+    # adapters, ModelInfo.aliases) picks by it, the others ignore it.
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ class ModelInfo:
     unsupported_sampling: frozenset[str] = frozenset()
     # Whether it scores prompt tokens (prompt_logprobs: echo with logprobs, suffix ranking).
     scores_prompts: bool = True
+    # Other model names it answers to (a gateway's LoRA adapters), listed by /v1/models.
+    aliases: tuple[str, ...] = ()
 
 
 class EngineStatus(StrEnum):

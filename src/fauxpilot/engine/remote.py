@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,8 @@ class RemoteSpec:
     upstream_model: str | None = None  # None: the first model the upstream lists
     api_key: str | None = None
     timeout_seconds: float = 120.0
+    # Client model names run as the upstream's LoRA adapters: {"team-python": "team-lora"}.
+    adapters: dict[str, str] = field(default_factory=dict)
 
 
 class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
@@ -101,6 +103,7 @@ class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
             vocab_size=size,
             family=spec.family or detect_family(tokenizer.special_token_id),
             scores_prompts=False,
+            aliases=tuple(spec.adapters),
         )
         log.info("gateway for %s at %s (tokenizer %s)", spec.name, self._root, spec.tokenizer)
         return Started(info, tokenizer)
@@ -183,7 +186,8 @@ class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
         self, request: GenerationRequest, session: str
     ) -> AsyncIterator[dict[str, Any]]:
         client = self._http()
-        body = completion_body(request, await self._model_name())
+        adapter = self._spec.adapters.get(request.model or "")
+        body = completion_body(request, adapter or await self._model_name())
         headers = {**self._headers, SESSION_HEADER: session}
         try:
             async with client.stream(
