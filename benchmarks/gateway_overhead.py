@@ -68,7 +68,8 @@ def measure(
     through: list[float] = []
     with httpx.Client(timeout=120) as http:
         for number in range(count + 2):
-            prefix = source[: start + number]
+            # ~3,000 characters (~900 tokens) before the cursor: fits vLLM's 2,048 as is.
+            prefix = source[start - 3000 : start + number]
             body = {"prompt": prefix, "max_tokens": tokens, "temperature": 0}
             first = _timed(http, f"{direct_url}/v1/completions", {**body, "model": "smollm2"})
             second = _timed(http, f"{gateway_url}/v1/completions", body)

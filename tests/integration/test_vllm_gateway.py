@@ -145,6 +145,32 @@ def test_logprobs_stops_and_editor_shapes_through_vllm(gateway: RunningServer) -
     assert httpx.post(f"{gateway.url}/v1/completions", json={"prompt": "x"}).status_code == 401
 
 
+def test_a_client_that_leaves_aborts_the_upstream_request(
+    gateway: RunningServer, worker: RunningServer
+) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    body = {"prompt": "def long_function():\n", "max_tokens": 1500, "temperature": 0,
+            "stream": True}  # fmt: skip
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/completions", json=body, headers=headers, timeout=60
+    ) as response:
+        lines = response.iter_lines()
+        for _ in range(6):
+            next(lines)
+        assert _running(worker) == 1
+    deadline = time.monotonic() + 10
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running(worker) == 0
+
+
+def _running(worker: RunningServer) -> float:
+    """vLLM's count of requests it is decoding now."""
+    text = httpx.get(f"{worker.url}/metrics", timeout=10).text
+    rows = [line for line in text.splitlines() if line.startswith("vllm:num_requests_running")]
+    return sum(float(row.split()[-1]) for row in rows)
+
+
 def test_a_model_name_runs_the_upstreams_lora_adapter(
     gateway: RunningServer, worker: RunningServer
 ) -> None:

@@ -99,7 +99,7 @@ class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
         info = ModelInfo(
             name=spec.name,
             path=spec.upstream,
-            context_length=spec.context_length,
+            context_length=min(spec.context_length, self._upstream_context()),
             vocab_size=size,
             family=spec.family or detect_family(tokenizer.special_token_id),
             scores_prompts=False,
@@ -216,6 +216,20 @@ class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
             response = await self._http().get("/v1/models", headers=self._headers)
             self._upstream_model = str(response.json()["data"][0]["id"])
         return self._upstream_model
+
+    def _upstream_context(self) -> int:
+        """The upstream model's context when it says (vLLM's `max_model_len`): prompts are
+        trimmed to fit it here, not refused there."""
+        try:
+            response = httpx.get(f"{self._root}/v1/models", headers=self._headers, timeout=5)
+            models = [model for model in response.json()["data"] if isinstance(model, dict)]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return self._spec.context_length  # not up yet: the configured one
+        for model in models:
+            named = not self._upstream_model or model.get("id") == self._upstream_model
+            if named and isinstance(model.get("max_model_len"), int):
+                return int(model["max_model_len"])
+        return self._spec.context_length
 
     def _check_periodically(self) -> None:
         while not self._stopping.wait(HEALTH_INTERVAL_SECONDS):
