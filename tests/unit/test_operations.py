@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,6 +123,37 @@ def test_admission_answers_429_per_key_and_503_in_total_with_retry_after() -> No
         return [same_key.status_code, other_key.status_code] + [r.status_code for r in finished]
 
     assert asyncio.run(scenario()) == [429, 503, 200, 200, 200]
+
+
+def test_per_key_limits_count_sequences_not_requests(engine: FakeEngine) -> None:
+    engine.step_delay = 0.02
+    engine.default_output = "z" * 150
+    config = ApiConfig(api_keys=(KEY, "another-key-42"), max_concurrent_per_key=4)
+    mine, other = {"api-key": KEY}, {"api-key": "another-key-42"}
+    with TestClient(create_app(engine, "fake", config=config)) as client:
+        wide = {**PROMPT, "max_tokens": 150, "n": 3}
+        held = threading.Thread(
+            target=lambda: client.post("/v1/completions", json=wide, headers=mine)
+        )
+        held.start()
+        while len(engine.requests) < 3:  # three sequences of this key are running
+            time.sleep(0.01)
+        second = client.post("/v1/completions", json={**PROMPT, "n": 2}, headers=mine)
+        fits = client.post("/v1/completions", json=PROMPT, headers=mine)
+        others = client.post("/v1/completions", json={**PROMPT, "n": 4}, headers=other)
+        still_running = held.is_alive()
+        held.join()
+        too_wide = client.post("/v1/completions", json={**PROMPT, "n": 5}, headers=mine)
+        again = client.post("/v1/completions", json={**PROMPT, "n": 4}, headers=mine)
+    assert still_running, "the wide request must still hold its sequences"
+    assert second.status_code == 429
+    assert second.headers["retry-after"] == "1"
+    assert second.json()["error"]["code"] == "rate_limit_exceeded"
+    assert fits.status_code == 200
+    assert others.status_code == 200
+    assert too_wide.status_code == 400
+    assert too_wide.json()["error"]["param"] == "n"
+    assert again.status_code == 200, "the held units must all be given back"
 
 
 class _KeyFromHeader:

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import tempfile
 import threading
 from collections.abc import AsyncGenerator
@@ -21,7 +22,7 @@ from fauxpilot.api import create_app
 from fauxpilot.api.auth import key_label
 from fauxpilot.api.config import ApiConfig
 from fauxpilot.api.hosts import allowed_hosts, host_name
-from fauxpilot.api.protocol import MAX_LOGIT_BIAS
+from fauxpilot.api.protocol import MAX_LOGIT_BIAS, CompletionRequest
 from fauxpilot.bundle import INSTALL_SH, BundleError, hashed_requirements, place_models
 from fauxpilot.config.settings import Settings
 from fauxpilot.engine.base import (
@@ -35,6 +36,7 @@ from fauxpilot.engine.slots import SlotPool
 from fauxpilot.evaluation import sandbox as sandbox_module
 from fauxpilot.evaluation.sandbox import Sandbox, SandboxUnavailableError
 from fauxpilot.evaluation.sandbox_limits import Limits
+from fauxpilot.evaluation.sandbox_seccomp import ARCHITECTURES, filter_program
 from fauxpilot.models.catalog import UnknownModelError
 from fauxpilot.models.resolve import resolve_model
 from fauxpilot.models.store import ModelStore
@@ -168,6 +170,70 @@ def test_a_fork_bomb_is_stopped_by_the_process_limit_in_every_mode() -> None:
         assert forked < limits.processes, (isolation.description, result.error)
     if ran == 0:
         pytest.skip("no isolation mode runs here")
+
+
+# Each escape a program might try through a system call, and whether it worked.
+ESCAPES = """
+import ctypes, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+worked = []
+try:
+    socket.socket(socket.AF_UNIX).close()
+    worked.append("unix socket")
+except PermissionError:
+    pass
+try:
+    socket.socketpair()
+    worked.append("unix socket pair")
+except PermissionError:
+    pass
+for name, call in [
+    ("ptrace", lambda: libc.ptrace(16, os.getppid(), 0, 0)),  # PTRACE_ATTACH the parent
+    ("unshare", lambda: libc.unshare(0x10000000)),  # a new user namespace
+    ("mount", lambda: libc.mount(b"none", b".", b"tmpfs", 0, None)),
+    ("bpf", lambda: libc.syscall(321 if os.uname().machine == "x86_64" else 280, 0, 0, 0)),
+]:
+    if call() == 0 or ctypes.get_errno() != 1:
+        worked.append(name)
+pid = os.fork()  # ordinary processes still work
+if pid == 0:
+    os._exit(7)
+assert os.waitpid(pid, 0)[1] >> 8 == 7
+socket.socket(socket.AF_INET).close()
+if worked:
+    raise SystemExit("escapes: " + ", ".join(worked))
+"""
+
+
+@pytest.mark.skipif(not filter_program(), reason="no system-call filter for this architecture")
+def test_the_system_call_filter_holds_in_every_mode() -> None:
+    """Every isolation mode that runs a program here, and none at all (--unsafe-no-sandbox):
+    the bootstrap installs the filter in each."""
+    limits = Limits(timeout=15)
+    modes = [*sandbox_module.candidate_isolations(), sandbox_module.Isolation("none")]
+    ran = []
+    for isolation in modes:
+        if not sandbox_module.execute("pass", isolation, limits).passed:
+            continue  # this mode cannot start Python here (the probe would skip it too)
+        result = sandbox_module.execute(ESCAPES, isolation, limits)
+        assert result.passed, (isolation.description, result.error)
+        ran.append(isolation.description)
+    assert "none" in ran
+
+
+def test_the_filter_refuses_what_it_lists_and_lets_the_rest_through() -> None:
+    for machine, architecture in ARCHITECTURES.items():
+        program = filter_program(machine)
+        assert len(program) % 8 == 0 and len(program) // 8 < 4096
+        words = [
+            struct.unpack_from("<HBBI", program, offset) for offset in range(0, len(program), 8)
+        ]
+        compared = {constant for code, _, _, constant in words if code == 0x15}
+        assert architecture.audit_arch in compared
+        for name in ("ptrace", "mount", "unshare", "bpf", "socket", "clone", "clone3"):
+            assert architecture.numbers[name] in compared, (machine, name)
+        assert architecture.numbers.get("read", -1) not in compared
+    assert filter_program("riscv64") == b""
 
 
 def test_a_rebound_host_name_is_refused_and_loopback_names_are_not(engine: FakeEngine) -> None:
@@ -344,7 +410,7 @@ def test_unix_sockets_outside_the_sandbox_are_out_of_reach(tmp_path: Path) -> No
     program = (
         "import socket\nreached = []\n"
         + "".join(
-            f"s = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect({str(path)!r})\n"
+            f"try:\n    s = socket.socket(socket.AF_UNIX)\n    s.connect({str(path)!r})\n"
             f"    s.sendall(b'escape')\n    reached.append({str(path)!r})\nexcept OSError:\n"
             "    pass\n"
             for path, _ in listeners
@@ -391,3 +457,33 @@ def test_prompts_are_tokenized_off_the_event_loop(engine: FakeEngine) -> None:
         ):
             assert client.post(path, json=body).status_code == 200, path
     assert tokenizer.threads and loop_thread[0] not in tokenizer.threads
+
+
+def test_a_large_body_is_parsed_and_validated_off_the_event_loop(
+    engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed_in: list[str] = []
+    validated_in: list[str] = []
+    real_loads, real_validate = json.loads, CompletionRequest.model_validate
+
+    def recording_loads(text: str | bytes, **kwargs: object) -> object:
+        parsed_in.append(threading.current_thread().name)
+        return real_loads(text, **kwargs)  # type: ignore[arg-type]
+
+    def recording_validate(data: object, **kwargs: object) -> CompletionRequest:
+        validated_in.append(threading.current_thread().name)
+        return real_validate(data, **kwargs)  # type: ignore[arg-type]
+
+    engine.context_length = 300_000
+    with TestClient(create_app(engine, "fake-model")) as client:
+        loop_thread = client.portal.call(lambda: threading.current_thread().name)  # type: ignore[union-attr]
+        monkeypatch.setattr(json, "loads", recording_loads)
+        monkeypatch.setattr(CompletionRequest, "model_validate", recording_validate)
+        ids = [65 + index % 26 for index in range(200_000)]  # about 0.8 MB of JSON
+        response = client.post("/v1/completions", json={"prompt": ids, "max_tokens": 2})
+        small = client.post("/v1/completions", json={"prompt": [65, 66], "max_tokens": 2})
+    assert response.status_code == 200 and small.status_code == 200
+    assert engine.requests[0].prompt_tokens[-5:] == ids[-5:]
+    # The large body once, in a worker thread; the small one on the loop, as FastAPI does.
+    assert len(parsed_in) == 2 and parsed_in[0] != loop_thread == parsed_in[1], parsed_in
+    assert validated_in and loop_thread not in validated_in, validated_in

@@ -1,4 +1,10 @@
-"""Admitting generation requests: bounds in flight (429 per key, 503 in all) and deadlines."""
+"""Admitting generation requests: bounds on sequences in flight (429 per key, 503 in all)
+and deadlines.
+
+A request holds one unit of the bounds from the moment it arrives; once its body says how
+many sequences it runs (prompts times `n` or `best_of`), `Admitted.count_sequences` widens
+its hold to that many, so one key cannot fill the shared queue with a few wide requests.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,12 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fauxpilot.api.auth import KEY_SCOPE_ENTRY, key_label
-from fauxpilot.api.errors import error_body, send_error
+from fauxpilot.api.errors import APIError, error_body, send_error
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +27,19 @@ RETRY_AFTER_SECONDS = 1
 REFUSED_PER_KEY = "per_key_limit"
 REFUSED_TOTAL = "total_limit"
 REFUSED_DEADLINE = "deadline"
+# Where a request's Admitted lives in its ASGI scope.
+ADMITTED_SCOPE_ENTRY = "fauxpilot.admitted"
+
+
+class LimitRefused(APIError):
+    """A request past a bound: 429 (its key) or 503 (the server), retry after a moment."""
+
+    def __init__(self, status: int, reason: str, body: dict[str, object]) -> None:
+        error = body["error"]
+        assert isinstance(error, dict)
+        super().__init__(status, str(error["message"]), str(error["type"]), code=str(error["code"]))
+        self.reason = reason
+        self.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def is_generation(scope: Scope) -> bool:
@@ -28,10 +48,11 @@ def is_generation(scope: Scope) -> bool:
 
 
 class Admission:
-    """Bounds generation requests in flight, and cancels any that outlive the deadline.
+    """Bounds generation sequences in flight, and cancels requests that outlive the deadline.
 
     Requests past a bound are refused at once with `Retry-After`, so a burst never piles up
-    unbounded work: 429 when one key has too many in flight, 503 when the server has.
+    unbounded work: 429 when one key has too many in flight, 503 when the server has. A
+    request wider than a bound on its own can never run: a 400 naming `n`.
     """
 
     def __init__(
@@ -65,24 +86,46 @@ class Admission:
             retry = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
             await send_error(send, status, body, retry)
             return
+        admitted = Admitted(self, key)
         self.in_flight[key] += 1
+        scope[ADMITTED_SCOPE_ENTRY] = admitted
         try:
             await self._run_with_deadline(scope, receive, send)
         finally:
-            self.in_flight[key] -= 1
+            self.in_flight[key] -= admitted.units
             if not self.in_flight[key]:
                 del self.in_flight[key]
 
-    def _refusal(self, key: str) -> tuple[int, str, dict[str, object]] | None:
-        if self.in_flight[key] >= self.max_per_key:
+    def widen(self, admitted: Admitted, sequences: int) -> None:
+        """Let `admitted` hold `sequences` units, or raise LimitRefused / APIError (400)."""
+        if sequences > min(self.max_per_key, self.max_total):
+            bound = min(self.max_per_key, self.max_total)
             message = (
-                f"Too many requests in flight for this API key (at most {self.max_per_key}). "
+                f"This request runs {sequences} sequences (prompts times n or best_of); the "
+                f"server runs at most {bound} at once for one API key. Send fewer."
+            )
+            raise APIError(400, message, param="n", code="limit_exceeded")
+        extra = sequences - admitted.units
+        if extra <= 0:
+            return
+        refusal = self._refusal(admitted.key, extra)
+        if refusal is not None:
+            self.on_refused(refusal[1])
+            raise LimitRefused(*refusal)
+        self.in_flight[admitted.key] += extra
+        admitted.units = sequences
+
+    def _refusal(self, key: str, units: int = 1) -> tuple[int, str, dict[str, object]] | None:
+        if self.in_flight[key] + units > self.max_per_key:
+            message = (
+                f"Too many sequences in flight for this API key (at most {self.max_per_key}; "
+                "each request counts its prompts times n). "
                 "Retry after the ones running have finished."
             )
             return 429, REFUSED_PER_KEY, error_body(message, "requests", code="rate_limit_exceeded")
-        if self.total_in_flight >= self.max_total:
+        if self.total_in_flight + units > self.max_total:
             message = (
-                f"The server is at its limit of {self.max_total} requests in flight. "
+                f"The server is at its limit of {self.max_total} sequences in flight. "
                 "Retry in a moment."
             )
             return 503, REFUSED_TOTAL, error_body(message, "server_error", code="overloaded")
@@ -101,6 +144,25 @@ class Admission:
             self.on_refused(REFUSED_DEADLINE)
             log.warning("request cancelled after its %.0f s deadline", self.timeout_seconds)
             await response.end_with_timeout(self.timeout_seconds)
+
+
+@dataclass
+class Admitted:
+    """One admitted request's hold on the bounds: a unit for each sequence it runs."""
+
+    admission: Admission
+    key: str
+    units: int = 1
+
+    def count_sequences(self, sequences: int) -> None:
+        """Hold `sequences` units (LimitRefused when the bounds have no room for them)."""
+        self.admission.widen(self, sequences)
+
+
+def admitted_of(scope: Scope) -> Admitted | None:
+    """The request's Admitted (None outside the Admission middleware, as in unit tests)."""
+    admitted = scope.get(ADMITTED_SCOPE_ENTRY)
+    return admitted if isinstance(admitted, Admitted) else None
 
 
 class _ResponseTracker:

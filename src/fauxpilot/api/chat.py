@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from fauxpilot.api.body import OffLoopBodyRoute
 from fauxpilot.api.chat_protocol import ChatCompletionRequest
 from fauxpilot.api.convert import new_id, usage_json
 from fauxpilot.api.errors import APIError
@@ -18,7 +19,7 @@ from fauxpilot.api.state import AppState
 from fauxpilot.completion.types import ChoiceDelta, CompletionJob, CompletionResult
 from fauxpilot.engine.base import ChatTemplateMissing
 
-router = APIRouter()
+router = APIRouter(route_class=OffLoopBodyRoute)
 
 
 @router.post("/v1/chat/completions")

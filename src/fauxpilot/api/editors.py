@@ -7,8 +7,9 @@ import time
 from fastapi import APIRouter, Request
 
 from fauxpilot.api.auth import KEY_SCOPE_ENTRY
+from fauxpilot.api.body import OffLoopBodyRoute
 
-router = APIRouter()
+router = APIRouter(route_class=OffLoopBodyRoute)
 
 TOKEN_LIFETIME_SECONDS = 3600
 TOKEN_REFRESH_SECONDS = 900

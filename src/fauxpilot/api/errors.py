@@ -36,6 +36,7 @@ class APIError(Exception):
         self.type = type_
         self.param = param
         self.code = code
+        self.headers: dict[str, str] | None = None
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, self.type, self.param, self.code)
@@ -98,7 +99,7 @@ def _validation_message(error: RequestValidationError) -> tuple[str, str | None]
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, error: Exception) -> JSONResponse:
         api_error = api_error_for(error)
-        headers = {"Retry-After": "1"} if api_error.status == 503 else None
+        headers = api_error.headers or ({"Retry-After": "1"} if api_error.status == 503 else None)
         return JSONResponse(api_error.body(), status_code=api_error.status, headers=headers)
 
     async def on_validation(request: Request, error: Exception) -> JSONResponse:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from fauxpilot.api.body import OffLoopBodyRoute
 from fauxpilot.api.convert import new_id
 from fauxpilot.api.llama_server_protocol import InfillRequest, LlamaCppRequest
 from fauxpilot.api.serving import ReadyJob, answer_whole, prepare_job
@@ -19,7 +20,7 @@ from fauxpilot.api.sse import event_stream
 from fauxpilot.api.state import AppState
 from fauxpilot.completion.types import CompletionJob, ContextFile, Usage
 
-router = APIRouter()
+router = APIRouter(route_class=OffLoopBodyRoute)
 
 
 @dataclass

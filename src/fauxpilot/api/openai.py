@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from fauxpilot.api.body import OffLoopBodyRoute
 from fauxpilot.api.convert import (
     completion_response,
     new_id,
@@ -22,7 +23,7 @@ from fauxpilot.api.sse import event_stream
 from fauxpilot.api.state import AppState, app_state
 from fauxpilot.completion.types import CompletionResult
 
-router = APIRouter()
+router = APIRouter(route_class=OffLoopBodyRoute)
 
 
 @router.post("/v1/engines/{engine}/completions", response_model=CompletionResponse)

@@ -5,8 +5,9 @@ Unknown fields are accepted and ignored: editors send `nwo`, `extra`, `feature_f
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
@@ -17,6 +18,8 @@ MAX_STOP_LENGTH = 512
 # Each entry costs every token of the request; editors send a handful.
 MAX_LOGIT_BIAS = 1024
 TokenId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+T = TypeVar("T")
+_FailFast = Annotated[list[T], Field(fail_fast=True)]
 _TOKEN_ID = re.compile(r"[0-9]{1,10}")
 _SEED_MASK = 2**64 - 1
 # Request defaults as the original FauxPilot server used them.
@@ -32,6 +35,22 @@ def engine_seed(seed: int | None) -> int | None:
 def lone_surrogate_path(value: Any, path: str = "") -> str | None:
     """Where in a decoded JSON value a string holds a lone surrogate (JSON allows
     `"\\ud800"`; no tokenizer can encode it), or None."""
+    if not _may_hold_lone_surrogate(value):
+        return None  # the usual case, found at C speed: no walk over a million token ids
+    return _walk_for_lone_surrogate(value, path)
+
+
+def _may_hold_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except (TypeError, ValueError):
+        return True  # not plain JSON data: the walk decides
+    return False
+
+
+def _walk_for_lone_surrogate(value: Any, path: str) -> str | None:
     if isinstance(value, str):
         try:
             value.encode("utf-8")
@@ -46,7 +65,7 @@ def lone_surrogate_path(value: Any, path: str = "") -> str | None:
         else ()
     )
     for key, item in items:
-        found = lone_surrogate_path(item, f"{path}.{key}" if path else str(key))
+        found = _walk_for_lone_surrogate(item, f"{path}.{key}" if path else str(key))
         if found is not None:
             return found
     return None
@@ -102,7 +121,12 @@ class CompletionRequest(ClientRequest):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     model: str | None = None
-    prompt: StrictStr | list[StrictStr] | list[TokenId] | list[list[TokenId]] = ""
+    # Tried in this order, each list kind giving up at its first misfit item: a prompt of a
+    # million token ids costs one pass, not a million errors of the string-list kind.
+    prompt: Annotated[
+        StrictStr | _FailFast[StrictStr] | _FailFast[TokenId] | _FailFast[list[TokenId]],
+        Field(union_mode="left_to_right"),
+    ] = ""
     suffix: str | None = None
     max_tokens: int | None = Field(DEFAULT_MAX_TOKENS, ge=1)
     temperature: float | None = Field(DEFAULT_TEMPERATURE, ge=0.0, le=2.0)
@@ -132,7 +156,8 @@ class CompletionRequest(ClientRequest):
     def _prompt_not_empty_list(cls, value: Any) -> Any:
         if isinstance(value, list) and not value:
             raise ValueError("prompt must not be an empty list")
-        if isinstance(value, list) and any(isinstance(item, list) and not item for item in value):
+        batch = isinstance(value, list) and isinstance(value[0], list)
+        if batch and any(not item for item in value):
             raise ValueError("a token-id prompt must not be an empty list")
         return value
 

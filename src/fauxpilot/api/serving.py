@@ -1,7 +1,8 @@
 """The one path every generation route takes (OpenAI's, llama.cpp's, chat).
 
 1. the model must be ready; 2. the route turns its body into a CompletionJob; 3. the job
-gets the caller's cache scope; 4. its prompts are prepared in a worker thread, so a client
+gets the caller's cache scope and holds a unit of the admission bounds per sequence it runs;
+4. its prompts are prepared in a worker thread, so a client
 mistake is a 4xx before any status line; 5. the route streams the answer
 (sse.event_stream) or answers it whole while the client still waits (`answer_whole`).
 """
@@ -15,6 +16,7 @@ from typing import TypeVar
 from fastapi import Request
 from fastapi.responses import Response
 
+from fauxpilot.api.admission import admitted_of
 from fauxpilot.api.disconnect import CLIENT_CLOSED, ClientDisconnected, until_disconnected
 from fauxpilot.api.state import AppState, app_state
 from fauxpilot.completion.service import PreparedJob
@@ -40,7 +42,15 @@ async def prepare_job(request: Request, make_job: Callable[[AppState], Completio
     state = app_state(request)
     state.require_ready()
     job = state.scoped(make_job(state), request)
+    admitted = admitted_of(request.scope)
+    if admitted is not None:
+        admitted.count_sequences(sequences_of(job))
     return ReadyJob(state, await state.prepare(job))
+
+
+def sequences_of(job: CompletionJob) -> int:
+    """How many sequences the engine runs for the job the client asked for."""
+    return len(job.prompts) * max(job.n, job.best_of)
 
 
 async def answer_whole(

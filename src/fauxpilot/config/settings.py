@@ -177,10 +177,14 @@ class ApiLimits(BaseModel):
         "(false: shared, which lets one key time what another sent)",
     )
     max_concurrent_requests: int = Field(
-        64, ge=1, le=100000, description="generation requests in flight before 503"
+        64,
+        ge=1,
+        le=100000,
+        description="generation sequences in flight (each request counts its prompts times n "
+        "or best_of) before 503",
     )
     max_concurrent_per_key: int = Field(
-        16, ge=1, le=100000, description="generation requests in flight per API key before 429"
+        16, ge=1, le=100000, description="generation sequences in flight per API key before 429"
     )
     request_timeout_seconds: float = Field(
         120.0, ge=0.0, le=86400.0, description="deadline of one request (0: none)"

@@ -28,11 +28,13 @@ run anything unless the caller allows it (`--unsafe-no-sandbox`).
 3. `unshare` as another user: the same inside a user namespace, no capabilities.
 4. Fallbacks sharing the filesystem: network and PID namespaces, or a network namespace only.
 
+In every mode the bootstrap installs a seccomp filter first (sandbox_seccomp.py): no Unix
+sockets, ptrace, new namespaces, mounts, kernel modules, bpf, io_uring and the like.
+
 What it does not stop: the program reads what its user may read (root without capabilities
-reads root's files) and may print it into its error, which goes into the results; outside
-bubblewrap it can connect to filesystem Unix sockets its user may write to; there is no
-seccomp filter, so kernel bugs are in reach. It suits HumanEval-style code from a model, not
-code written to escape.
+reads root's files) and may print it into its error, which goes into the results; the
+system calls the filter allows still reach the kernel's bugs. It suits HumanEval-style code
+from a model, not code written to escape.
 
 A program passes only if it exits with status 0 after its last line ran: the bootstrap
 writes a marker the program never sees only then (BOOTSTRAP in sandbox_programs.py).
@@ -65,6 +67,7 @@ from fauxpilot.evaluation.sandbox_limits import (
     resource_limits,
 )
 from fauxpilot.evaluation.sandbox_programs import BOOTSTRAP, PROBE
+from fauxpilot.evaluation.sandbox_seccomp import filter_program
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ _READ_ONLY = "filesystem read-only except its working directory"
 Status = Literal["passed", "failed", "timeout"]
 
 _PROGRAM_NAME = "program.py"
+_FILTER = functools.cache(filter_program)  # this machine's seccomp filter, b"" if unknown
 
 
 @dataclass(frozen=True)
@@ -270,7 +274,9 @@ def _probe(candidate: Isolation, limits: Limits, port: int) -> str:
     """Why `candidate` does not isolate as it says ("" when it does)."""
     # Not under /tmp: bubblewrap gives the program a private /tmp, where writing is harmless.
     outside = Path(sys.prefix, f"fauxpilot-probe-{secrets.token_hex(8)}")
-    probe = PROBE.format(port=port, read_only=candidate.read_only, outside=str(outside))
+    probe = PROBE.format(
+        port=port, read_only=candidate.read_only, outside=str(outside), filtered=bool(_FILTER())
+    )
     try:
         result = execute(probe, candidate, limits)
     finally:
@@ -305,7 +311,7 @@ def execute(source: str, isolation: Isolation, limits: Limits) -> ExecutionResul
         os.write(marker_write, marker.encode())
         os.close(marker_write)
         process = subprocess.Popen(
-            [*command, str(marker_read)],
+            [*command, str(marker_read), _FILTER().hex()],
             pass_fds=(marker_read,),
             cwd=workdir,
             env=_child_environment(workdir),

@@ -7,7 +7,8 @@ and the probe that checks an isolation does what it claims."""
 # be found short of scanning the heap with ctypes); runs the program as __main__. Any
 # exception, SystemExit included, ends the process without exit handlers, so the marker is
 # written only after the program's last line ran. It is never in argv, the environment, a
-# file or a name the program can import.
+# file or a name the program can import. Before the program starts, the bootstrap installs
+# the seccomp filter given in hex as its third argument (sandbox_seccomp.py).
 BOOTSTRAP = """\
 import atexit, os, runpy, sys
 def arm(fd):
@@ -29,8 +30,22 @@ def arm(fd):
             if path.startswith("/proc/") and path.rstrip("/").endswith(("/mem", "/maps")):
                 raise RuntimeError(f"the evaluation sandbox refuses to open {path}")
     sys.addaudithook(audit)
+def confine(program):
+    if not program:
+        return
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    class Filter(ctypes.Structure):
+        _fields_ = [("length", ctypes.c_ushort), ("instructions", ctypes.c_void_p)]
+    code = ctypes.create_string_buffer(program, len(program))
+    rules = Filter(len(program) // 8, ctypes.addressof(code))
+    # PR_SET_NO_NEW_PRIVS, then PR_SET_SECCOMP with SECCOMP_MODE_FILTER.
+    if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(rules), 0, 0):
+        sys.stderr.write("the evaluation sandbox could not install its system-call filter\\n")
+        os._exit(3)
 arm(int(sys.argv[2]))
-del arm
+confine(bytes.fromhex(sys.argv[3]))
+del arm, confine
 try:
     runpy.run_path(sys.argv[1], run_name="__main__")
 except SystemExit as exit:
@@ -50,6 +65,13 @@ except BaseException:
 """
 PROBE = """\
 import socket
+if {filtered}:
+    try:
+        socket.socket(socket.AF_UNIX).close()
+    except PermissionError:
+        pass
+    else:
+        raise SystemExit("the system-call filter let a Unix socket be made")
 try:
     socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
 except OSError:
