@@ -8,12 +8,15 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
 import pytest
 
 from fauxpilot.bench.servers import RunningServer, start_fauxpilot
+
+from .gateway_checks import check_infilling_streams_what_it_answers_whole, openai_client
 
 pytestmark = pytest.mark.integration
 
@@ -42,20 +45,11 @@ def gateway(
 
 
 def client(server: RunningServer, key: str = KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
+    return openai_client(server, key)
 
 
 def test_infilling_streams_what_it_answers_whole(gateway: RunningServer) -> None:
-    completions = client(gateway).completions
-    whole = completions.create(
-        model="codegen", prompt=PREFIX, suffix=SUFFIX, max_tokens=24, temperature=0
-    )
-    streamed = completions.create(
-        model="codegen", prompt=PREFIX, suffix=SUFFIX, max_tokens=24, temperature=0, stream=True
-    )
-    joined = "".join(chunk.choices[0].text for chunk in streamed if chunk.choices)
-    assert whole.choices[0].text.strip()
-    assert joined == whole.choices[0].text
+    check_infilling_streams_what_it_answers_whole(gateway, KEY, PREFIX, SUFFIX)
 
 
 def test_the_gateway_answers_as_the_upstream_does(
@@ -118,6 +112,8 @@ def test_a_dead_upstream_is_a_503_and_health_says_so(tmp_path: Path) -> None:
     try:
         body = {"prompt": "def f():", "max_tokens": 4, "temperature": 0}
         assert httpx.post(f"{gateway.url}/v1/completions", json=body, timeout=60).is_success
+        seen = httpx.get(f"{gateway.url}/health", timeout=5).json()["upstream"]
+        assert seen["url"] == upstream.url and seen["replicas"] is None  # not a router
         upstream.stop()
         health = _wait_for(gateway, "failed")
         assert "upstream" in health["detail"]
@@ -134,7 +130,7 @@ def test_a_dead_upstream_is_a_503_and_health_says_so(tmp_path: Path) -> None:
         upstream.stop()
 
 
-def _wait_for(server: RunningServer, status: str, seconds: float = 30) -> dict[str, str]:
+def _wait_for(server: RunningServer, status: str, seconds: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         health = httpx.get(f"{server.url}/health", timeout=5).json()

@@ -8,7 +8,6 @@ README's test set-up runs), as it would on its own machines.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import signal
 import threading
@@ -25,6 +24,8 @@ from fauxpilot.bench.servers import RunningServer, start_fauxpilot, start_vllm, 
 from fauxpilot.config.settings import Settings
 from fauxpilot.models.catalog import find_entry
 from fauxpilot.models.store import ModelStore
+
+from .gateway_checks import check_infilling_streams_what_it_answers_whole, openai_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm]
 log = logging.getLogger(__name__)
@@ -99,22 +100,13 @@ def _gateway(upstream: str, log_path: Path) -> Iterator[RunningServer]:
     server.stop()
 
 
-def client(server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
+def client(server: RunningServer, key: str = KEY) -> openai.OpenAI:
+    return openai_client(server, key)
 
 
 def test_infilling_through_vllm_streams_what_it_answers_whole(gateway: RunningServer) -> None:
     """vLLM refuses `suffix` itself; through the gateway, a FIM request works."""
-    completions = client(gateway).completions
-    whole = completions.create(
-        model="x", prompt=PREFIX, suffix=SUFFIX, max_tokens=24, temperature=0
-    )
-    streamed = completions.create(
-        model="x", prompt=PREFIX, suffix=SUFFIX, max_tokens=24, temperature=0, stream=True
-    )
-    joined = "".join(chunk.choices[0].text for chunk in streamed if chunk.choices)
-    assert whole.choices[0].text.strip()
-    assert joined == whole.choices[0].text
+    check_infilling_streams_what_it_answers_whole(gateway, KEY, PREFIX, SUFFIX)
 
 
 def test_logprobs_stops_and_editor_shapes_through_vllm(gateway: RunningServer) -> None:
@@ -229,11 +221,13 @@ def test_a_dead_replica_fails_only_what_it_was_streaming(
                 outcomes[outcome] += 1
         http.close()
 
+    before = httpx.get(f"{gateway.url}/health").json()["upstream"]
+    assert (before["replicas"], before["healthy_replicas"]) == (2, 2), before
     threads = [threading.Thread(target=editor, args=(n,)) for n in range(EDITORS)]
     for thread in threads:
         thread.start()
     time.sleep(KILL_AFTER_SECONDS)
-    os.kill(second.process.pid, signal.SIGKILL)
+    second.signal_group(signal.SIGKILL)  # the replica machine dies: every process of it
     killed = dict(outcomes)
     for thread in threads:
         thread.join(timeout=LOAD_SECONDS + 60)
@@ -242,7 +236,13 @@ def test_a_dead_replica_fails_only_what_it_was_streaming(
     assert outcomes["failed"] <= EDITORS, outcomes  # at most what was in flight on it
     later = client(gateway).completions.create(model="x", prompt=PREFIX, max_tokens=8)
     assert later.choices[0].text
-    assert httpx.get(f"{gateway.url}/health").json()["status"] == "ok"
+    health = httpx.get(f"{gateway.url}/health").json()
+    assert health["status"] == "ok"
+    # The gateway shows the change: one replica of two healthy, in /health and /metrics.
+    assert (health["upstream"]["replicas"], health["upstream"]["healthy_replicas"]) == (2, 1)
+    metrics = httpx.get(f"{gateway.url}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
+    assert 'fauxpilot_upstream_replicas{state="unhealthy"} 1.0' in metrics
+    log.info("retries: %s", health["upstream"]["retries"])
     assert router.process.poll() is None and second.process.poll() is not None
 
 

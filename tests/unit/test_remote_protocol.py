@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 from fauxpilot.engine.base import FinishEvent, GenerationRequest, SamplingParams, TokenEvent
+from fauxpilot.engine.remote import Replicas, router_replicas
 from fauxpilot.engine.remote_protocol import (
     TokenReader,
     UpstreamTimeout,
@@ -81,3 +85,43 @@ def test_upstream_errors_keep_the_upstreams_message() -> None:
     assert error.status == 502 and "suffix is not supported" in str(error)
     assert isinstance(upstream_error(503, "busy"), UpstreamUnavailable)
     assert isinstance(upstream_error(504, "slow"), UpstreamTimeout)
+
+
+class _Router(BaseHTTPRequestHandler):
+    """Answers `/workers` as vllm-router does; other paths are 404, as on vLLM itself."""
+
+    workers: ClassVar[list[dict[str, object]]] = []
+
+    def do_GET(self) -> None:
+        if self.path != "/workers":
+            self.send_error(404)
+            return
+        body = json.dumps({"workers": self.workers, "total": len(self.workers)}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_replicas_behind_a_router_are_counted_and_other_upstreams_have_none() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Router)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        _Router.workers = [
+            {"url": "http://a:8000", "is_healthy": True},
+            {"url": "http://b:8000", "is_healthy": False},
+            {"url": "http://c:8000", "is_healthy": True},
+        ]
+        assert router_replicas(root, {}) == Replicas(total=3, healthy=2)
+        _Router.workers = []
+        assert router_replicas(root, {}) == Replicas(total=0, healthy=0)
+        assert router_replicas(f"{root}/not-a-router", {}) is None
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert router_replicas(root, {}) is None  # nothing listens there now

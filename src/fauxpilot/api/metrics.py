@@ -109,11 +109,31 @@ class _EngineCollector(Collector):
             "Times the engine process died and was started again",
             value=health.restarts,
         )
+        yield from _upstream_metrics(health)
         yield GaugeMetricFamily(
             "fauxpilot_kv_cache_hit_ratio",
             "Share of all prompt tokens so far that came from a slot's cache",
             value=self._metrics.cache_hit_ratio,
         )
+
+
+def _upstream_metrics(health: Health) -> Iterator[Metric]:
+    upstream = health.upstream
+    if upstream is None:
+        return
+    yield CounterMetricFamily(
+        "fauxpilot_upstream_retries",
+        "Requests sent to the upstream again after a replica failed them before a token",
+        value=upstream.retries,
+    )
+    if upstream.replicas is not None:
+        replicas = GaugeMetricFamily(
+            "fauxpilot_upstream_replicas", "Replicas behind the upstream's router", labels=["state"]
+        )
+        healthy = upstream.healthy_replicas or 0
+        replicas.add_metric(["healthy"], healthy)
+        replicas.add_metric(["unhealthy"], upstream.replicas - healthy)
+        yield replicas
 
 
 class MetricsMiddleware:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,14 +16,17 @@ router = APIRouter()
 @router.get("/health")
 async def health(request: Request) -> JSONResponse:
     engine_health = app_state(request).engine.health()
-    body = {
+    body: dict[str, object] = {
         "status": engine_health.status,
         "detail": engine_health.detail,
         "active_requests": engine_health.active_requests,
         "waiting_requests": engine_health.waiting_requests,
         "free_slots": engine_health.free_slots,
         "total_slots": engine_health.total_slots,
+        "restarts": engine_health.restarts,
     }
+    if engine_health.upstream is not None:
+        body["upstream"] = dataclasses.asdict(engine_health.upstream)
     return JSONResponse(body, status_code=200 if engine_health.ready else 503)
 
 

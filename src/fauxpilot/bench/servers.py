@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -47,12 +49,20 @@ class RunningServer:
         return current, peak
 
     def stop(self) -> None:
+        """Stop the server, then whatever of its process group is left (vLLM's engine core
+        and workers outlive a server process that was killed)."""
         self.process.terminate()
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.signal_group(signal.SIGKILL)
+
+    def signal_group(self, number: int) -> None:
+        """Send a signal to every process of the server's group (each server has its own)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, number)
 
 
 def _children(pid: int) -> list[int]:
@@ -106,7 +116,9 @@ def start_fauxpilot(
         "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads), *extra,
     ]  # fmt: skip
     with log_path.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = RunningServer("fauxpilot", f"http://127.0.0.1:{port}", process, log_path)
     return _wait_healthy(server, "/health")
 
@@ -122,7 +134,9 @@ def start_llama_cpp_server(
         "--n_threads_batch", str(threads), "--n_ctx", str(context),
     ]  # fmt: skip
     with log_path.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = RunningServer("llama-cpp-python server", f"http://127.0.0.1:{port}", process, log_path)
     return _wait_healthy(server, "/v1/models")
 
@@ -147,7 +161,9 @@ def start_vllm(
     if cpu is not None:
         env["VLLM_CPU_OMP_THREADS_BIND"] = str(cpu)
     with log_path.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     server = RunningServer("vLLM", f"http://127.0.0.1:{port}", process, log_path)
     return _wait_healthy(server, "/health")
 
@@ -164,6 +180,8 @@ def start_vllm_router(
         "--health-check-interval-secs", "2", "--health-failure-threshold", "2",
     ]  # fmt: skip
     with log_path.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = RunningServer("vllm-router", f"http://127.0.0.1:{port}", process, log_path)
     return _wait_healthy(server, "/health")

@@ -142,6 +142,18 @@ class EngineStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class UpstreamHealth:
+    """A gateway's view of its upstream: requests sent again because a replica failed them
+    before their first token, and the replicas behind the upstream's router (None when the
+    upstream is not a router that lists them)."""
+
+    url: str
+    retries: int = 0
+    replicas: int | None = None
+    healthy_replicas: int | None = None
+
+
+@dataclass(frozen=True)
 class Health:
     status: EngineStatus
     detail: str = ""
@@ -150,6 +162,7 @@ class Health:
     free_slots: int = 0
     total_slots: int = 0
     restarts: int = 0  # times the engine's worker died and was started again
+    upstream: UpstreamHealth | None = None  # a gateway's: what it sees of its upstream
 
     @property
     def ready(self) -> bool:

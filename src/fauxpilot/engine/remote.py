@@ -11,6 +11,7 @@ Tokens stream one by one; closing a request closes its upstream stream, which ab
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import threading
@@ -27,9 +28,11 @@ from fauxpilot.engine.base import (
     EngineStatus,
     FinishEvent,
     GenerationRequest,
+    Health,
     ModelInfo,
     PromptEvent,
     Tokenizer,
+    UpstreamHealth,
 )
 from fauxpilot.engine.events import Emit
 from fauxpilot.engine.lifecycle import ManagedEngine, Occupancy, Started
@@ -80,6 +83,8 @@ class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
         self._upstream_model = spec.upstream_model or ""
         self._client: httpx.AsyncClient | None = None
         self._in_flight = 0
+        self._retries = 0
+        self._replicas: Replicas | None = None
         self._stopping = threading.Event()
         self._checker: threading.Thread | None = None
 
@@ -128,6 +133,17 @@ class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
 
     def _cancel(self, work: asyncio.Task[None]) -> None:
         work.cancel()  # closes the upstream stream: vLLM aborts a request whose client left
+
+    def health(self) -> Health:
+        """The upstream's health, with the replicas its router reports and the retries."""
+        replicas = self._replicas
+        upstream = UpstreamHealth(
+            self._root,
+            self._retries,
+            replicas.total if replicas else None,
+            replicas.healthy if replicas else None,
+        )
+        return dataclasses.replace(super().health(), upstream=upstream)
 
     def _occupancy(self) -> Occupancy:
         free = max(0, self._spec.max_in_flight - self._in_flight)
@@ -180,6 +196,7 @@ class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
             except UpstreamError as error:
                 if reader.generated or attempt == RETRIES or not error.retryable:
                     raise
+                self._retries += 1
                 log.warning("%s: sent again after: %s", request.request_id, error)
 
     async def _chunks(
@@ -245,6 +262,10 @@ class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
         except httpx.HTTPError as error:
             problem = str(error) or type(error).__name__
         if problem is None:
+            self._replicas = router_replicas(self._root, self._headers)
+            if self._replicas is not None and not self._replicas.healthy:
+                problem = f"no healthy replica of {self._replicas.total} behind the router"
+        if problem is None:
             if self._status is not EngineStatus.OK:
                 log.info("the upstream %s answers again", self._root)
             self._set_status(EngineStatus.OK)
@@ -252,3 +273,24 @@ class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
             if self._status is EngineStatus.OK:
                 log.error("the upstream %s does not answer: %s", self._root, problem)
             self._set_status(EngineStatus.FAILED, f"upstream {self._root}: {problem}")
+
+
+@dataclass(frozen=True)
+class Replicas:
+    total: int
+    healthy: int
+
+
+def router_replicas(root: str, headers: dict[str, str]) -> Replicas | None:
+    """The workers behind a router that lists them (vllm-router's and SGLang's `/workers`:
+    each with `url` and `is_healthy`), or None for an upstream that is not such a router."""
+    try:
+        response = httpx.get(f"{root}/workers", headers=headers, timeout=5)
+        workers = response.json()["workers"] if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(workers, list):
+        return None
+    listed = [worker for worker in workers if isinstance(worker, dict) and "url" in worker]
+    healthy = sum(1 for worker in listed if worker.get("is_healthy") is True)
+    return Replicas(len(listed), healthy)
