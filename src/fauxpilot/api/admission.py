@@ -34,11 +34,9 @@ ADMITTED_SCOPE_ENTRY = "fauxpilot.admitted"
 class LimitRefused(APIError):
     """A request past a bound: 429 (its key) or 503 (the server), retry after a moment."""
 
-    def __init__(self, status: int, reason: str, body: dict[str, object]) -> None:
-        error = body["error"]
-        assert isinstance(error, dict)
-        super().__init__(status, str(error["message"]), str(error["type"]), code=str(error["code"]))
-        self.reason = reason
+    def __init__(self, status: int, reason: str, message: str, type_: str, code: str) -> None:
+        super().__init__(status, message, type_, code=code)
+        self.reason = reason  # as the metrics count refusals
         self.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
@@ -81,10 +79,9 @@ class Admission:
         key = key_label(scope.get(KEY_SCOPE_ENTRY))
         refusal = self._refusal(key)
         if refusal is not None:
-            status, reason, body = refusal
-            self.on_refused(reason)
+            self.on_refused(refusal.reason)
             retry = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
-            await send_error(send, status, body, retry)
+            await send_error(send, refusal.status, refusal.body(), retry)
             return
         admitted = Admitted(self, key)
         self.in_flight[key] += 1
@@ -110,25 +107,25 @@ class Admission:
             return
         refusal = self._refusal(admitted.key, extra)
         if refusal is not None:
-            self.on_refused(refusal[1])
-            raise LimitRefused(*refusal)
+            self.on_refused(refusal.reason)
+            raise refusal
         self.in_flight[admitted.key] += extra
         admitted.units = sequences
 
-    def _refusal(self, key: str, units: int = 1) -> tuple[int, str, dict[str, object]] | None:
+    def _refusal(self, key: str, units: int = 1) -> LimitRefused | None:
         if self.in_flight[key] + units > self.max_per_key:
             message = (
                 f"Too many sequences in flight for this API key (at most {self.max_per_key}; "
                 "each request counts its prompts times n). "
                 "Retry after the ones running have finished."
             )
-            return 429, REFUSED_PER_KEY, error_body(message, "requests", code="rate_limit_exceeded")
+            return LimitRefused(429, REFUSED_PER_KEY, message, "requests", "rate_limit_exceeded")
         if self.total_in_flight + units > self.max_total:
             message = (
                 f"The server is at its limit of {self.max_total} sequences in flight. "
                 "Retry in a moment."
             )
-            return 503, REFUSED_TOTAL, error_body(message, "server_error", code="overloaded")
+            return LimitRefused(503, REFUSED_TOTAL, message, "server_error", "overloaded")
         return None
 
     async def _run_with_deadline(self, scope: Scope, receive: Receive, send: Send) -> None:
