@@ -60,5 +60,5 @@ def _is_json(request: Request) -> bool:
 def _parsed(model: type[BaseModel], body: bytes) -> Any:
     try:
         return model.model_validate(json.loads(body))
-    except (ValueError, ValidationError):
+    except (ValueError, ValidationError, RecursionError):
         return None  # FastAPI parses it again on the loop and answers the error

@@ -45,8 +45,8 @@ def _may_hold_lone_surrogate(value: Any) -> bool:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         return True
-    except (TypeError, ValueError):
-        return True  # not plain JSON data: the walk decides
+    except (TypeError, ValueError, RecursionError):
+        return True  # not plain JSON data, or nested too deep to encode: the walk decides
     return False
 
 
