@@ -95,8 +95,8 @@ class Admission:
 
     def widen(self, admitted: Admitted, sequences: int) -> None:
         """Let `admitted` hold `sequences` units, or raise LimitRefused / APIError (400)."""
-        if sequences > min(self.max_per_key, self.max_total):
-            bound = min(self.max_per_key, self.max_total)
+        bound = min(self.max_per_key, self.max_total)
+        if sequences > bound:
             message = (
                 f"This request runs {sequences} sequences (prompts times n or best_of); the "
                 f"server runs at most {bound} at once for one API key. Send fewer."
