@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fauxpilot.evaluation.client import CompletionClient, RequestSettings
+from fauxpilot.evaluation.judges import ProgramJudge
 from fauxpilot.evaluation.runner import RunConfig, run_evaluation
 from fauxpilot.evaluation.sandbox import Sandbox
 from fauxpilot.evaluation.sandbox_limits import Limits
@@ -26,7 +27,8 @@ def solved(server: Server, cursor: str, raw: bool) -> int:
     moved = [move_cursor(as_editor_sends(task), cursor) for task in tasks]
     settings = RequestSettings(max_tokens=48, stop=(), raw_fim=QWEN_FIM if raw else None)
     with CompletionClient(server.url, settings) as client:
-        outcome = run_evaluation(moved, client, Sandbox.detect(Limits(timeout=10)), RunConfig())
+        judge = ProgramJudge(Sandbox.detect(Limits(timeout=10)))
+        outcome = run_evaluation(moved, client, judge, RunConfig())
     assert not outcome.failures and len(outcome.results) == len(moved)
     return sum(any(result.passed) for result in outcome.results)
 

@@ -233,7 +233,8 @@ def test_a_dead_replica_fails_only_what_it_was_streaming(
         thread.join(timeout=LOAD_SECONDS + 60)
     log.info("before the kill %s; over %.0f s: %s", killed, LOAD_SECONDS, dict(outcomes))
     assert outcomes["ok"] > 0 and not any(thread.is_alive() for thread in threads)
-    assert outcomes["failed"] <= EDITORS, outcomes  # at most what was in flight on it
+    failed = sum(count for outcome, count in outcomes.items() if outcome != "ok")
+    assert failed <= EDITORS, (outcomes, _tail(router.log_path))  # what was in flight on it
     later = client(gateway).completions.create(model="x", prompt=PREFIX, max_tokens=8)
     assert later.choices[0].text
     health = httpx.get(f"{gateway.url}/health").json()
@@ -246,6 +247,12 @@ def test_a_dead_replica_fails_only_what_it_was_streaming(
     assert router.process.poll() is None and second.process.poll() is not None
 
 
+def _tail(log_path: Path, lines: int = 30) -> str:
+    """The router's last lines but its per-request routing chatter."""
+    text = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return "\n".join([line for line in text if "CONSISTENT_HASH" not in line][-lines:])
+
+
 def _one_request(http: httpx.Client, body: dict[str, object]) -> str:
     try:
         response = http.post("/v1/completions", json=body, timeout=60)
@@ -253,4 +260,4 @@ def _one_request(http: httpx.Client, body: dict[str, object]) -> str:
         return "transport error"
     if response.status_code == 200 and response.json()["choices"][0]["text"] is not None:
         return "ok"
-    return "failed"
+    return f"{response.status_code}: {response.text[:160]}"

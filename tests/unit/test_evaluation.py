@@ -29,6 +29,7 @@ from fauxpilot.evaluation.client import (
     request_body,
     truncate_at_stops,
 )
+from fauxpilot.evaluation.judges import ProgramJudge
 from fauxpilot.evaluation.passk import ks_for, mean_pass_at_k, pass_at_k
 from fauxpilot.evaluation.report import RunDescription, format_report
 from fauxpilot.evaluation.results import TaskResult, load_results
@@ -377,7 +378,7 @@ def test_the_report_gives_pass_at_k_for_the_samples_taken() -> None:
 
     outcome = RunOutcome([result("a", [True] + [False] * 9), result("b", [False] * 10)], 1)
     settings = RequestSettings(samples=10, temperature=0.8)
-    run = RunDescription("HumanEval", "http://h", settings, Isolation("none: test"))
+    run = RunDescription("HumanEval", "http://h", settings, "sandbox: none: test")
     report = format_report(outcome, run)
     assert "pass@1: 5.0%" in report and "pass@10: 50.0%" in report
     assert "pass@100" not in report and "sandbox: none: test" in report
@@ -404,7 +405,7 @@ def test_a_results_file_resumes_where_it_stopped(sandbox: Sandbox, tmp_path: Pat
     requests: list[dict[str, Any]] = []
     tasks = [add_task(i) for i in range(3)]
     with fake_client("    return a + b\n", requests) as client:
-        outcome = run_evaluation(tasks, client, sandbox, RunConfig(concurrency=2, out=out))
+        outcome = run_evaluation(tasks, client, ProgramJudge(sandbox), RunConfig(2, out))
     assert len(requests) == 2  # Add/0 was done; the cut-off line for Add/1 does not count
     assert outcome.resumed == 1
     assert [r.task_id for r in outcome.results] == ["Add/0", "Add/1", "Add/2"]
@@ -438,7 +439,7 @@ def test_a_problem_s_tasks_are_sent_one_after_another(sandbox: Sandbox) -> None:
     http = httpx.Client(transport=httpx.MockTransport(handle))
     tasks = [add_task(i) for i in range(4)]
     with CompletionClient("http://fake", RequestSettings(), http=http) as client:
-        outcome = run_evaluation(tasks, client, sandbox, RunConfig(concurrency=4))
+        outcome = run_evaluation(tasks, client, ProgramJudge(sandbox), RunConfig(4))
     assert in_flight[1] == 1
     assert [r.task_id for r in outcome.results] == ["Add/0", "Add/1", "Add/2", "Add/3"]
     assert all(r.passed == (True,) for r in outcome.results)
@@ -576,6 +577,10 @@ def test_the_raw_fim_baseline_sends_the_models_own_prompt_and_no_suffix() -> Non
     body = request_body(infill, RequestSettings(raw_fim=tokens))
     assert body["prompt"] == "<|fim_prefix|>def f():\n<|fim_suffix|>    return x\n<|fim_middle|>"
     assert "suffix" not in body
+    suffix_first = request_body(infill, RequestSettings(raw_fim=tokens, raw_fim_order="spm"))
+    assert suffix_first["prompt"] == (
+        "<|fim_suffix|>    return x\n<|fim_prefix|>def f():\n<|fim_middle|>"
+    )
     humaneval = add_task(0)
     assert "suffix" not in request_body(humaneval, RequestSettings())
     assert request_body(humaneval, RequestSettings(empty_suffix=True))["suffix"] == ""

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 from fauxpilot.engine.base import FinishEvent, GenerationRequest, SamplingParams, TokenEvent
-from fauxpilot.engine.remote import Replicas, router_replicas
+from fauxpilot.engine.remote import Replicas, router_replicas, upstream_problem
 from fauxpilot.engine.remote_protocol import (
     TokenReader,
     UpstreamTimeout,
@@ -118,8 +118,13 @@ def test_the_replicas_behind_a_router_are_counted_and_other_upstreams_have_none(
             {"url": "http://c:8000", "is_healthy": True},
         ]
         assert router_replicas(root, {}) == Replicas(total=3, healthy=2)
+        # Its /v1/models fails (a router asks one worker, maybe the dead one): still up.
+        assert upstream_problem(root, {}) == (None, Replicas(total=3, healthy=2))
+        _Router.workers = [{"url": "http://b:8000", "is_healthy": False}]
+        assert upstream_problem(root, {})[0] == "no healthy replica of 1 behind the router"
         _Router.workers = []
         assert router_replicas(root, {}) == Replicas(total=0, healthy=0)
+        assert upstream_problem(f"{root}/not-a-router", {}) == ("status 404", None)
         assert router_replicas(f"{root}/not-a-router", {}) is None
     finally:
         server.shutdown()

@@ -253,18 +253,10 @@ class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
             self._check_upstream()
 
     def _check_upstream(self) -> None:
-        """`ok` when the upstream lists its models, `failed` with why when it does not."""
+        """`ok` when the upstream answers, `failed` with why when it does not."""
         if self._status in (EngineStatus.STOPPED, EngineStatus.LOADING):
             return
-        try:
-            response = httpx.get(f"{self._root}/v1/models", headers=self._headers, timeout=5)
-            problem = None if response.status_code == 200 else f"status {response.status_code}"
-        except httpx.HTTPError as error:
-            problem = str(error) or type(error).__name__
-        if problem is None:
-            self._replicas = router_replicas(self._root, self._headers)
-            if self._replicas is not None and not self._replicas.healthy:
-                problem = f"no healthy replica of {self._replicas.total} behind the router"
+        problem, self._replicas = upstream_problem(self._root, self._headers)
         if problem is None:
             if self._status is not EngineStatus.OK:
                 log.info("the upstream %s answers again", self._root)
@@ -273,6 +265,24 @@ class RemoteEngine(ManagedEngine[asyncio.Task[None]]):
             if self._status is EngineStatus.OK:
                 log.error("the upstream %s does not answer: %s", self._root, problem)
             self._set_status(EngineStatus.FAILED, f"upstream {self._root}: {problem}")
+
+
+def upstream_problem(root: str, headers: dict[str, str]) -> tuple[str | None, Replicas | None]:
+    """Why the upstream cannot serve (None when it can), and its replicas if it is a router.
+
+    Behind a router that lists its workers, the upstream is up while one of them is healthy:
+    the router answers `/v1/models` from one worker, which may be the dead one.
+    """
+    replicas = router_replicas(root, headers)
+    if replicas is not None:
+        if replicas.healthy:
+            return None, replicas
+        return f"no healthy replica of {replicas.total} behind the router", replicas
+    try:
+        response = httpx.get(f"{root}/v1/models", headers=headers, timeout=5)
+    except httpx.HTTPError as error:
+        return str(error) or type(error).__name__, None
+    return (None if response.status_code == 200 else f"status {response.status_code}"), None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`fauxpilot eval humaneval|infilling`: completion quality measured through the API."""
+"""`fauxpilot eval humaneval|infilling|lines`: completion quality measured through the API."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from fauxpilot.evaluation.client import (
     RequestFailed,
     RequestSettings,
 )
+from fauxpilot.evaluation.judges import Judge, LineMatchJudge, ProgramJudge
+from fauxpilot.evaluation.line_tasks import load_line_tasks
 from fauxpilot.evaluation.report import RunDescription, format_report
 from fauxpilot.evaluation.runner import RunConfig, run_evaluation
 from fauxpilot.evaluation.sandbox import Sandbox, SandboxUnavailableError
@@ -90,6 +92,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Copilot sends for one-line suggestions; none for the others)",
     )
     infilling.set_defaults(handler=cmd_infilling)
+    _register_lines(commands)
+
+
+def _register_lines(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lines = commands.add_parser(
+        "lines",
+        help="hide one line at a time in source code of any language; a suggestion is right "
+        "when its first line is the hidden line",
+    )
+    lines.add_argument(
+        "--source",
+        type=Path,
+        action="append",
+        required=True,
+        help="a source file, a folder of them, or a .jsonl file of problems (prompt + "
+        "canonical_solution: only the solution's lines are hidden); repeatable",
+    )
+    lines.add_argument(
+        "--cursor", choices=CURSOR_POSITIONS, default="line-start", help="as for infilling"
+    )
+    _add_common_flags(lines, max_tokens=48)
+    lines.add_argument(
+        "--stop",
+        action="append",
+        default=None,
+        help="stop sequence, repeatable (default: a newline, as editors ask for one-line "
+        "suggestions, except with --cursor line-end, where the suggestion is the next line)",
+    )
+    lines.set_defaults(handler=cmd_lines)
 
 
 def _add_common_flags(parser: argparse.ArgumentParser, max_tokens: int) -> None:
@@ -146,6 +177,12 @@ def _add_common_flags(parser: argparse.ArgumentParser, max_tokens: int) -> None:
         "prompt and suffix: the baseline the server's own FIM must match",
     )
     parser.add_argument(
+        "--raw-fim-order",
+        choices=("psm", "spm"),
+        default="psm",
+        help="the raw FIM prompt's order: prefix first (psm, default) or suffix first (spm)",
+    )
+    parser.add_argument(
         "--unsafe-no-sandbox",
         action="store_true",
         help="run the programs even where no sandbox works here (they are model-written code)",
@@ -162,13 +199,15 @@ def _samples(text: str) -> int:
 
 def cmd_humaneval(args: argparse.Namespace) -> int:
     stops = tuple(args.stop) if args.stop else HUMANEVAL_STOPS
-    return _evaluate(args, "HumanEval", load_humaneval, request_settings(args, stops, True))
+    settings = request_settings(args, stops, True)
+    return _evaluate(args, "HumanEval", load_humaneval, settings, _program_judge)
 
 
 def cmd_infilling(args: argparse.Namespace) -> int:
     data: Path = args.data
     name = data.name.removesuffix(".gz").removesuffix(".jsonl")
-    layout = "prompt only" if args.no_suffix else "raw FIM prompt" if args.raw_fim else "suffix"
+    raw = f"raw FIM prompt, {args.raw_fim_order}"
+    layout = "prompt only" if args.no_suffix else raw if args.raw_fim else "suffix"
     benchmark = f"{name} ({layout}, cursor {args.cursor})"
     stops = tuple(args.stop) if args.stop else default_infilling_stops(name, args.cursor)
     settings = request_settings(args, stops, not args.no_suffix)
@@ -176,7 +215,27 @@ def cmd_infilling(args: argparse.Namespace) -> int:
     def tasks() -> list[Task]:
         return [move_cursor(as_editor_sends(task), args.cursor) for task in load_infilling(data)]
 
-    return _evaluate(args, benchmark, tasks, settings)
+    return _evaluate(args, benchmark, tasks, settings, _program_judge)
+
+
+def cmd_lines(args: argparse.Namespace) -> int:
+    sources: list[Path] = args.source
+    layout = f"raw FIM prompt, {args.raw_fim_order}" if args.raw_fim else "suffix"
+    names = ", ".join(source.name for source in sources)
+    benchmark = f"lines of {names} ({layout}, cursor {args.cursor})"
+    stops = tuple(args.stop) if args.stop else default_line_stops(args.cursor)
+    settings = request_settings(args, stops, True)
+
+    def tasks() -> list[Task]:
+        return [
+            move_cursor(as_editor_sends(task), args.cursor) for task in load_line_tasks(sources)
+        ]
+
+    return _evaluate(args, benchmark, tasks, settings, lambda _: LineMatchJudge())
+
+
+def default_line_stops(cursor: str) -> tuple[str, ...]:
+    return SINGLE_LINE_STOPS if cursor != "line-end" else ()
 
 
 def default_infilling_stops(data_name: str, cursor: str = "line-start") -> tuple[str, ...]:
@@ -185,7 +244,7 @@ def default_infilling_stops(data_name: str, cursor: str = "line-start") -> tuple
     Not when the cursor ends the line before: the suggestion is then the next line, and an
     editor asks for it without a one-line stop.
     """
-    return SINGLE_LINE_STOPS if "SingleLine" in data_name and cursor != "line-end" else ()
+    return default_line_stops(cursor) if "SingleLine" in data_name else ()
 
 
 def request_settings(
@@ -206,6 +265,7 @@ def request_settings(
         request_timeout=args.request_timeout,
         typing_replay=max(0, args.typing_replay),
         raw_fim=_fim_texts(args.raw_fim),
+        raw_fim_order=args.raw_fim_order,
         empty_suffix=getattr(args, "empty_suffix", False),
     )
 
@@ -225,22 +285,28 @@ def _evaluate(
     benchmark: str,
     load: Callable[[], list[Task]],
     settings: RequestSettings,
+    make_judge: Callable[[argparse.Namespace], Judge],
 ) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     try:
         tasks = load()[:: args.every][: args.limit]
-        sandbox = Sandbox.detect(Limits(timeout=args.timeout), allow_unsafe=args.unsafe_no_sandbox)
-        if not (sandbox.isolation.network_isolated and sandbox.isolation.filesystem_protected):
-            log.warning("sandbox: %s", sandbox.isolation.description)
+        judge = make_judge(args)
         with CompletionClient(args.url, settings) as client:
             client.wait_until_ready(args.wait)
-            outcome = run_evaluation(tasks, client, sandbox, RunConfig(args.concurrency, args.out))
+            outcome = run_evaluation(tasks, client, judge, RunConfig(args.concurrency, args.out))
     except (DataError, RequestFailed, SandboxUnavailableError) as error:
         log.error("%s", error)
         return 2
     except KeyboardInterrupt:
         log.error("interrupted")
         return INTERRUPTED
-    run = RunDescription(benchmark, client.root, settings, sandbox.isolation)
+    run = RunDescription(benchmark, client.root, settings, judge.description)
     sys.stdout.write(format_report(outcome, run))
     return 1 if outcome.failures or not outcome.results else 0
+
+
+def _program_judge(args: argparse.Namespace) -> Judge:
+    sandbox = Sandbox.detect(Limits(timeout=args.timeout), allow_unsafe=args.unsafe_no_sandbox)
+    if not (sandbox.isolation.network_isolated and sandbox.isolation.filesystem_protected):
+        log.warning("sandbox: %s", sandbox.isolation.description)
+    return ProgramJudge(sandbox)

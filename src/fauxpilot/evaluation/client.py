@@ -42,6 +42,8 @@ class RequestSettings:
     # The model's own FIM tokens (prefix, suffix, middle): send the FIM prompt as one raw
     # `prompt` string instead of `prompt` + `suffix`, the baseline the server must match.
     raw_fim: tuple[str, str, str] | None = None
+    # The raw FIM prompt's order: prefix first (psm) or suffix first (spm).
+    raw_fim_order: str = "psm"
     # Send `suffix: ""` when a task has none (an editor's cursor at the end of the file).
     empty_suffix: bool = False
 
@@ -64,13 +66,22 @@ def request_body(task: Task, settings: RequestSettings) -> dict[str, Any]:
     suffix = task.suffix if task.suffix is not None or not settings.empty_suffix else ""
     if settings.send_suffix and suffix is not None:
         if settings.raw_fim is not None:
-            prefix_token, suffix_token, middle_token = settings.raw_fim
-            body["prompt"] = f"{prefix_token}{task.prompt}{suffix_token}{suffix}{middle_token}"
+            body["prompt"] = raw_fim_prompt(task.prompt, suffix, settings)
         else:
             body["suffix"] = suffix
     if settings.stop:
         body["stop"] = list(settings.stop)
     return body
+
+
+def raw_fim_prompt(prefix: str, suffix: str, settings: RequestSettings) -> str:
+    """The model's own FIM prompt as text, in the order the settings ask for."""
+    if settings.raw_fim is None:
+        raise ValueError("no FIM tokens to build a raw FIM prompt with")
+    prefix_token, suffix_token, middle_token = settings.raw_fim
+    if settings.raw_fim_order == "spm":
+        return f"{suffix_token}{suffix}{prefix_token}{prefix}{middle_token}"
+    return f"{prefix_token}{prefix}{suffix_token}{suffix}{middle_token}"
 
 
 def completion_texts(payload: Any, stops: tuple[str, ...]) -> list[str]:

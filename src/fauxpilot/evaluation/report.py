@@ -1,4 +1,4 @@
-"""The closing report: tasks, pass@k, time, outcomes and the sandbox in force."""
+"""The closing report: tasks, pass@k, time, outcomes and how completions were judged."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from fauxpilot.evaluation.client import RequestSettings
 from fauxpilot.evaluation.passk import ks_for, mean_pass_at_k
 from fauxpilot.evaluation.runner import RunOutcome
-from fauxpilot.evaluation.sandbox import Isolation
 
 
 @dataclass(frozen=True)
@@ -16,7 +15,7 @@ class RunDescription:
     benchmark: str
     url: str
     settings: RequestSettings
-    isolation: Isolation
+    judged_by: str  # the sandbox in force, or how else completions were judged
 
 
 def pass_at_ks(outcome: RunOutcome) -> dict[int, float]:
@@ -52,7 +51,7 @@ def format_report(outcome: RunOutcome, run: RunDescription) -> str:
             f"no completion for {len(outcome.failures)} tasks (not counted above;"
             " run again with the same --out to retry them)"
         )
-    lines.append(f"sandbox: {run.isolation.description}")
+    lines.append(run.judged_by)
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""Runs an evaluation: requests in flight at once, each completion judged in the sandbox."""
+"""Runs an evaluation: requests in flight at once, each completion judged as it arrives."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fauxpilot.evaluation.client import CompletionClient, RequestFailed
+from fauxpilot.evaluation.judges import Judge
 from fauxpilot.evaluation.results import ResultWriter, TaskResult, load_results
-from fauxpilot.evaluation.sandbox import Sandbox
-from fauxpilot.evaluation.tasks import Task, program_for
+from fauxpilot.evaluation.tasks import Task
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,12 @@ class RunOutcome:
     seconds: float = 0.0
 
 
-def evaluate_task(task: Task, client: CompletionClient, sandbox: Sandbox) -> TaskResult:
-    """Ask for the task's completions, then run each one's test program."""
+def evaluate_task(task: Task, client: CompletionClient, judge: Judge) -> TaskResult:
+    """Ask for the task's completions, then judge each one."""
     start = time.monotonic()
     completions = client.complete(task)
     generated = time.monotonic()
-    executions = [sandbox.run(program_for(task, completion)) for completion in completions]
+    executions = [judge.judge(task, completion) for completion in completions]
     return TaskResult(
         task_id=task.task_id,
         completions=tuple(completions),
@@ -55,7 +55,7 @@ def evaluate_task(task: Task, client: CompletionClient, sandbox: Sandbox) -> Tas
 
 
 def run_evaluation(
-    tasks: Sequence[Task], client: CompletionClient, sandbox: Sandbox, config: RunConfig
+    tasks: Sequence[Task], client: CompletionClient, judge: Judge, config: RunConfig
 ) -> RunOutcome:
     """Evaluate the tasks that `config.out` does not hold yet, appending their results."""
     start = time.monotonic()
@@ -65,7 +65,7 @@ def run_evaluation(
     if resumed:
         log.info("%d of %d tasks already in %s", len(resumed), len(tasks), config.out)
     progress = Progress(len(tasks), list(resumed.values()))
-    new, failures = _run_pending(pending, client, sandbox, config, progress)
+    new, failures = _run_pending(pending, client, judge, config, progress)
     results = {**resumed, **new}
     ordered = [results[task.task_id] for task in tasks if task.task_id in results]
     return RunOutcome(ordered, len(resumed), failures, time.monotonic() - start)
@@ -87,7 +87,7 @@ def group_by_problem(tasks: Sequence[Task]) -> list[list[Task]]:
 def _run_pending(
     pending: Sequence[Task],
     client: CompletionClient,
-    sandbox: Sandbox,
+    judge: Judge,
     config: RunConfig,
     progress: Progress,
 ) -> tuple[dict[str, TaskResult], dict[str, str]]:
@@ -101,7 +101,7 @@ def _run_pending(
             if stopping.is_set():
                 return
             try:
-                finished.put((task, evaluate_task(task, client, sandbox)))
+                finished.put((task, evaluate_task(task, client, judge)))
             except RequestFailed as error:
                 finished.put((task, error))
 
