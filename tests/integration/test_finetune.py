@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import openai
 import pytest
 
@@ -22,13 +21,13 @@ pytest.importorskip("peft")
 pytest.importorskip("gguf")
 
 from fauxpilot.bench.servers import start_fauxpilot
-from fauxpilot.engine.llamacpp_model import LlamaModel
 from fauxpilot.finetune.export import merged_model
-from tests.engines import cpu_options
+from fauxpilot.finetune.train import RunManifest
+from fauxpilot.models.quantize import QUANT_TYPES, gguf_file_type
+from tests.engines import check_same_greedy_tokens
 
 pytestmark = pytest.mark.integration
 
-NEAR_TIE = 0.01
 PROMPTS = ["import json\n\ndef load(path):\n", "class Decoder:\n    def __init__(self", "x = {"]
 
 
@@ -65,6 +64,15 @@ def test_dataset_train_resume_evaluate_export_and_serve(tmp_path: Path) -> None:
                           "tuned-tiny", "--home", str(home))  # fmt: skip
     assert exported.returncode == 0, exported.stderr[-3000:]
     _check_same_greedy_tokens(run, run / "export.gguf")
+    # By default the export has the base's own quantization (Q4_1 here), so its size.
+    base_gguf = RunManifest.read(run).base_gguf
+    assert base_gguf is not None
+    base = Path(base_gguf)
+    small = _fauxpilot("finetune", "export", str(run), "--out", str(run / "base-type.gguf"))
+    assert small.returncode == 0, small.stderr[-3000:]
+    assert gguf_file_type(run / "base-type.gguf") == gguf_file_type(base) == QUANT_TYPES["q4_1"]
+    size = (run / "base-type.gguf").stat().st_size
+    assert 0.9 < size / base.stat().st_size < 1.1 < (run / "export.gguf").stat().st_size / size
 
     server = start_fauxpilot("tuned-tiny", 2, tmp_path / "server.log", ("--home", str(home)))
     try:
@@ -78,40 +86,5 @@ def test_dataset_train_resume_evaluate_export_and_serve(tmp_path: Path) -> None:
 
 
 def _check_same_greedy_tokens(run: Path, gguf: Path) -> None:
-    import torch
-
     model, tokenizer = merged_model(run)
-    llama = LlamaModel(gguf, cpu_options(threads=2, context_per_slot=256, slots=1, batch_size=64))
-    try:
-        for prompt in PROMPTS:
-            ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            assert ids == llama.vocab.tokenize(prompt, special=False)
-            with torch.no_grad():
-                output = model.generate(
-                    torch.tensor([ids]), max_new_tokens=12, do_sample=False,
-                    output_scores=True, return_dict_in_generate=True,
-                    pad_token_id=tokenizer.eos_token_id,
-                )  # fmt: skip
-            expected = output.sequences[0, len(ids) :].tolist()
-            actual = _llama_greedy(llama, ids, len(expected))
-            if actual != expected:
-                step = next(
-                    i for i, (a, b) in enumerate(zip(actual, expected, strict=True)) if a != b
-                )
-                top = torch.topk(output.scores[step][0].log_softmax(-1), 2).values
-                assert float(top[0] - top[1]) < NEAR_TIE, (prompt, actual, expected)
-    finally:
-        llama.close()
-
-
-def _llama_greedy(llama: LlamaModel, ids: list[int], count: int) -> list[int]:
-    llama.forget(0, 0)
-    llama.decode([(token, i, 0, i == len(ids) - 1) for i, token in enumerate(ids)])
-    tokens: list[int] = []
-    position = len(ids)
-    for _ in range(count):
-        token = int(np.argmax(np.asarray(llama.logits(0 if tokens else len(ids) - 1))))
-        tokens.append(token)
-        llama.decode([(token, position, 0, True)])
-        position += 1
-    return tokens
+    check_same_greedy_tokens(model, tokenizer, gguf, PROMPTS)

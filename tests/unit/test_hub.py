@@ -130,13 +130,19 @@ def pull(tmp_path: Path, hub: str, *args: str, **env: str) -> subprocess.Complet
     )
 
 
+def pulled(tmp_path: Path, hub: str, repo: str, name: str) -> dict[str, str]:
+    """Pull `repo`; its entry in the import registry, under the name it got."""
+    done = pull(tmp_path, hub, repo)
+    assert done.returncode == 0, done.stderr
+    registry = json.loads((tmp_path / "home/models/imported.json").read_text())
+    entry: dict[str, str] = registry[name]
+    return entry
+
+
 def test_a_gguf_comes_through_the_mirror_with_the_token_into_the_shared_cache(
     tmp_path: Path, hub_url: str
 ) -> None:
-    done = pull(tmp_path, hub_url, GGUF_REPO)
-    assert done.returncode == 0, done.stderr
-    registry = json.loads((tmp_path / "home/models/imported.json").read_text())
-    model = registry["coder-q4_k_m"]  # the Q4_K_M file of the two
+    model = pulled(tmp_path, hub_url, GGUF_REPO, "coder-q4_k_m")  # the Q4_K_M file of the two
     assert model["source"] == f"hf://{GGUF_REPO}/coder-q4_k_m.gguf"
     linked = tmp_path / "home/models" / model["filename"]
     assert linked.is_symlink() and (tmp_path / "hf") in linked.resolve().parents
@@ -153,10 +159,7 @@ def test_a_gguf_comes_through_the_mirror_with_the_token_into_the_shared_cache(
 def test_a_checkpoint_repository_brings_only_what_serving_needs(
     tmp_path: Path, hub_url: str
 ) -> None:
-    done = pull(tmp_path, hub_url, CHECKPOINT_REPO)
-    assert done.returncode == 0, done.stderr
-    registry = json.loads((tmp_path / "home/models/imported.json").read_text())
-    model = registry["codegen-tiny"]
+    model = pulled(tmp_path, hub_url, CHECKPOINT_REPO, "codegen-tiny")
     assert model["kind"] == "hf" and model["source"] == f"hf://{CHECKPOINT_REPO}"
     folder = tmp_path / "home/models" / model["filename"]
     assert (folder / "model.safetensors").read_bytes() == b"weights"

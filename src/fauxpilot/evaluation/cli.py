@@ -51,14 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "humaneval", help="HumanEval's 164 problems: complete each function body"
     )
     _add_common_flags(humaneval, max_tokens=300)
-    humaneval.add_argument(
-        "--stop",
-        action="append",
-        default=None,
-        help="stop sequence, repeatable (default: "
-        + ", ".join(repr(stop) for stop in HUMANEVAL_STOPS)
-        + ")",
-    )
+    _add_stop_flag(humaneval, ", ".join(repr(stop) for stop in HUMANEVAL_STOPS))
     humaneval.add_argument(
         "--empty-suffix",
         action="store_true",
@@ -84,12 +77,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "of the line before, after the indentation, or mid-line (default line-start)",
     )
     _add_common_flags(infilling, max_tokens=128)
-    infilling.add_argument(
-        "--stop",
-        action="append",
-        default=None,
-        help="stop sequence, repeatable (default: a newline for the single-line set, as "
-        "Copilot sends for one-line suggestions; none for the others)",
+    _add_stop_flag(
+        infilling,
+        "a newline for the single-line set, as Copilot sends for one-line suggestions; "
+        "none for the others",
     )
     infilling.set_defaults(handler=cmd_infilling)
     _register_lines(commands)
@@ -113,14 +104,21 @@ def _register_lines(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "--cursor", choices=CURSOR_POSITIONS, default="line-start", help="as for infilling"
     )
     _add_common_flags(lines, max_tokens=48)
-    lines.add_argument(
+    _add_stop_flag(
+        lines,
+        "a newline, as editors ask for one-line suggestions, except with --cursor line-end, "
+        "where the suggestion is the next line",
+    )
+    lines.set_defaults(handler=cmd_lines)
+
+
+def _add_stop_flag(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
         "--stop",
         action="append",
         default=None,
-        help="stop sequence, repeatable (default: a newline, as editors ask for one-line "
-        "suggestions, except with --cursor line-end, where the suggestion is the next line)",
+        help=f"stop sequence, repeatable (default: {default})",
     )
-    lines.set_defaults(handler=cmd_lines)
 
 
 def _add_common_flags(parser: argparse.ArgumentParser, max_tokens: int) -> None:

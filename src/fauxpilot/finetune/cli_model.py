@@ -14,6 +14,7 @@ from fauxpilot.config.file import load_settings
 from fauxpilot.finetune.dataset import DatasetError
 from fauxpilot.finetune.train import TrainConfig, TrainingError
 from fauxpilot.models.convert import ConversionError
+from fauxpilot.models.quantize import QUANT_TYPES
 from fauxpilot.models.store import ModelFileError, ModelStore
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,10 @@ def register_model_commands(commands: Any) -> None:
     export.add_argument("--to", choices=["gguf", "hf"], default="gguf")
     export.add_argument("--out", type=Path, default=None, help="file or folder to write")
     export.add_argument(
-        "--type", choices=["f16", "f32", "q8_0"], default="f16", help="GGUF tensor type"
+        "--type",
+        choices=["base", *QUANT_TYPES],
+        default="base",
+        help="GGUF tensor type (default: the base GGUF's own, e.g. q4_k_m)",
     )
     export.add_argument("--name", default=None, help="import it under this name to serve it")
     export.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")

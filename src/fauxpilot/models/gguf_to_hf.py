@@ -1,5 +1,8 @@
 """GGUF -> Hugging Face checkpoint: dequantized weights, config and tokenizer.
 
+transformers' own GGUF loader does it where it reads the family and its tokenizer splits text
+as llama.cpp does (gguf_transformers.py); this module does it otherwise.
+
 The result is what fine-tuning and the CTranslate2 converter read. Weights come out as
 float32 holding exactly the values llama.cpp computes with (the quantized blocks expanded),
 so a converted model differs from the GGUF only in how the arithmetic is done.
@@ -24,6 +27,11 @@ import numpy as np
 import numpy.typing as npt
 
 from fauxpilot.models.convert import ConversionError
+from fauxpilot.models.gguf_transformers import (
+    TokenizerMismatchError,
+    convert_with_transformers,
+    transformers_reads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,21 +93,17 @@ def convert_gguf_to_hf(source: Path, out: Path) -> Path:
     if out.exists() and any(out.iterdir()):
         raise ConversionError(f"{out} exists and is not empty; choose a new folder")
     model = read_metadata(source)
-    if model.architecture not in SUPPORTED_ARCHITECTURES:
+    ours = model.architecture in SUPPORTED_ARCHITECTURES
+    if not ours and not transformers_reads(model.architecture):
         raise ConversionError(
             f"{source}: architecture {model.architecture!r} is not supported for GGUF -> "
-            f"Hugging Face (supported: {', '.join(sorted(SUPPORTED_ARCHITECTURES))})"
+            f"Hugging Face, neither by the installed transformers' GGUF loader nor here "
+            f"({', '.join(sorted(SUPPORTED_ARCHITECTURES))})"
         )
-    config = hf_config(model)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        _write_weights(source, model, config, work)
-        (work / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        (work / "generation_config.json").write_text(
-            json.dumps(_generation_config(config), indent=2) + "\n"
-        )
-        write_tokenizer(model, work)
+        _convert_into(source, model, work, ours)
         if out.exists():
             out.rmdir()
         work.rename(out)
@@ -108,6 +112,26 @@ def convert_gguf_to_hf(source: Path, out: Path) -> Path:
         raise
     log.info("wrote the Hugging Face checkpoint %s from %s", out, source)
     return out
+
+
+def _convert_into(source: Path, model: GgufModel, work: Path, ours: bool) -> None:
+    """transformers' loader where it reads the family and tokenizes as llama.cpp does, else
+    this module's own conversion (which rebuilds llama.cpp's tokenizer exactly)."""
+    if transformers_reads(model.architecture):
+        try:
+            convert_with_transformers(source, work)
+            return
+        except TokenizerMismatchError as error:
+            if not ours:
+                raise
+            log.info("%s; converting with FauxPilot's own GGUF reader", error)
+    config = hf_config(model)
+    _write_weights(source, model, config, work)
+    (work / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (work / "generation_config.json").write_text(
+        json.dumps(_generation_config(config), indent=2) + "\n"
+    )
+    write_tokenizer(model, work)
 
 
 def hf_config(model: GgufModel) -> dict[str, Any]:

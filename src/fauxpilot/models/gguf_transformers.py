@@ -1,0 +1,86 @@
+"""GGUF -> Hugging Face checkpoint through transformers' own GGUF loader
+(`from_pretrained(folder, gguf_file=...)`: Llama, Mistral, Qwen2/3, Phi-3, StarCoder2, GPT-2,
+Falcon, Gemma... with their SentencePiece or BPE tokenizers).
+
+Its tokenizer is only kept when it splits text as llama.cpp does: checked at every conversion
+on HumanEval's prompts and a few awkward strings, since a model fine-tuned on other token ids
+than the server feeds it learns the wrong thing (transformers' SmolLM2 tokenizer splits runs
+of spaces after a newline differently on 33 of the 164 prompts).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from fauxpilot.models.convert import ConversionError
+
+log = logging.getLogger(__name__)
+
+AWKWARD_TEXTS = (
+    "x = 12345 + 0.5e-3  # héllo wörld 🎉\n\tif (y!=z) { return; }",
+    "   multiple   spaces\n\n\n\r\nnew line\n        deep indent\n\t\ttabs",
+    "I'm sure they'll've done it; DON'T shout!!!",
+)
+NOT_ARCHITECTURES = {"general", "tokenizer"}
+
+
+class TokenizerMismatchError(ConversionError):
+    """transformers' tokenizer for this GGUF splits text differently from llama.cpp."""
+
+
+def transformers_reads(architecture: str) -> bool:
+    """Whether the installed transformers has a GGUF loader for this architecture."""
+    try:
+        from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
+    except ImportError:
+        return False
+    return architecture in set(GGUF_SUPPORTED_ARCHITECTURES) - NOT_ARCHITECTURES
+
+
+def convert_with_transformers(source: Path, work: Path) -> None:
+    """Write the checkpoint into the folder `work`; refuses a tokenizer unlike llama.cpp's."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(source.parent), source.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    differing = tokenizer_mismatches(source, tokenizer, sample_texts())
+    if differing:
+        raise TokenizerMismatchError(
+            f"transformers' tokenizer for {source.name} splits {len(differing)} of "
+            f"{len(sample_texts())} sample texts differently from llama.cpp (first: "
+            f"{differing[0][:60]!r})"
+        )
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    # transformers keeps its GGUF "quantizer" on the model although the weights it loaded are
+    # plain float32 (dequantized), and refuses to save such a model: let go of it.
+    model.hf_quantizer = None  # type: ignore[assignment]
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(str(work), safe_serialization=True)
+    tokenizer.save_pretrained(str(work))
+    log.info("converted %s with transformers' GGUF loader", source.name)
+
+
+def sample_texts() -> list[str]:
+    from fauxpilot.evaluation.tasks import load_humaneval
+
+    return [task.prompt for task in load_humaneval()] + list(AWKWARD_TEXTS)
+
+
+def tokenizer_mismatches(source: Path, tokenizer: object, texts: Sequence[str]) -> list[str]:
+    """The texts that `tokenizer` (a transformers tokenizer) splits unlike llama.cpp."""
+    from fauxpilot.engine.llamacpp_model import VocabOnly
+
+    vocabulary = VocabOnly(source)
+    try:
+        return [
+            text
+            for text in texts
+            if tokenizer(text, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
+            != vocabulary.vocab.tokenize(text, special=False)
+        ]
+    finally:
+        vocabulary.close()
