@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.default_model]
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared/eval/humaneval-infilling"
+LINE_NOISE = 2  # tasks that flip between two runs of one configuration (EVAL.md, Rust lines)
 QWEN_FIM = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
 
 
@@ -65,5 +66,8 @@ def test_in_shell_too_suffix_scores_at_least_the_raw_fim_prompt(
 ) -> None:
     raw = lines_solved(default_server, cursor, raw=True)
     ours = lines_solved(default_server, cursor, raw=False)
-    assert ours >= raw, (ours, raw)
+    # Never below raw FIM by more than noise: batching under concurrency flips near-ties,
+    # 2 tasks between two runs of one configuration (EVAL.md); the bug this guards against
+    # cost 14 points.
+    assert ours >= raw - LINE_NOISE, (ours, raw)
     assert ours > 0
