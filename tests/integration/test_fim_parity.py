@@ -70,4 +70,5 @@ def test_in_shell_too_suffix_scores_at_least_the_raw_fim_prompt(
     # 2 tasks between two runs of one configuration (EVAL.md); the bug this guards against
     # cost 14 points.
     assert ours >= raw - LINE_NOISE, (ours, raw)
-    assert ours > 0
+    if cursor == "mid-line":  # the next shell line after a finished one: both may get none
+        assert ours > 0
