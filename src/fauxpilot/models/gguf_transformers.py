@@ -46,11 +46,12 @@ def convert_with_transformers(source: Path, work: Path) -> None:
 
     folder, name = str(source.parent), source.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    differing = tokenizer_mismatches(source, tokenizer, sample_texts())
+    texts = sample_texts()
+    differing = tokenizer_mismatches(source, tokenizer, texts)
     if differing:
         raise TokenizerMismatchError(
             f"transformers' tokenizer for {source.name} splits {len(differing)} of "
-            f"{len(sample_texts())} sample texts differently from llama.cpp (first: "
+            f"{len(texts)} sample texts differently from llama.cpp (first: "
             f"{differing[0][:60]!r})"
         )
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)

@@ -10,7 +10,6 @@ download resumes. Without network it fails within seconds and names what works o
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import urllib.parse
 from pathlib import Path
@@ -36,8 +35,16 @@ CHECKPOINT_FILES = (
 
 
 def hub_offline() -> bool:
-    """HF_HUB_OFFLINE as huggingface_hub reads it: only the local cache is used."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "on", "yes", "true"}
+    """HF_HUB_OFFLINE, as huggingface_hub read it: only the local cache is used."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def ensure_hub_reachable() -> None:
+    """Unless offline, fail in seconds when the hub (or HF_ENDPOINT's mirror) cannot be reached."""
+    if not hub_offline():
+        check_hub_reachable(hub_endpoint())
 
 
 def hub_endpoint() -> str:
@@ -96,8 +103,7 @@ def pull_from_hub(
     store: ModelStore, repo: str, filename: str | None = None, name: str | None = None
 ) -> ImportedModel:
     """Download (or find in the Hugging Face cache) and import a hub repository's model."""
-    if not hub_offline():
-        check_hub_reachable(hub_endpoint())
+    ensure_hub_reachable()
     files = repo_files(repo)
     if filename is None and not any(f.lower().endswith(".gguf") for f in files):
         folder = _call_hub(

