@@ -46,18 +46,21 @@ fi
 # A few tokens from the tiny model prove the build (and pick another if it crashes here).
 tiny_model=$(.venv/bin/fauxpilot models pull smollm2-135m)
 .venv/bin/python -m fauxpilot.native.llama_setup --venv .venv --probe-model "$tiny_model"
-if $with_tests && ! command -v bwrap >/dev/null 2>&1; then
-  # The evaluation sandbox's strongest isolation, and its tests, use Debian's bubblewrap.
+# Debian packages the tests use: bubblewrap (the evaluation sandbox's strongest isolation).
+# Without root or apt, the tests that need them are skipped.
+debian_package() {  # debian_package COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing bubblewrap for the evaluation sandbox"
-    apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
-      || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1; } \
-      || echo "could not install bubblewrap: the tests that need it will be skipped"
+    echo "installing Debian's $2 for the tests"
+    apt-get install -y -qq "$2" >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$2" >/dev/null 2>&1; } \
+      || echo "could not install $2: the tests that need it will be skipped"
   else
-    echo "bubblewrap (bwrap) is not installed: the sandbox tests that need it will be skipped"
+    echo "$2 ($1) is not installed: the tests that need it will be skipped"
   fi
-fi
+}
 if $with_tests; then
+  debian_package bwrap bubblewrap
   # The tests also serve the default model; fetch and verify it now.
   .venv/bin/fauxpilot models pull qwen2.5-coder-0.5b >/dev/null
   # And the gateway tests run vLLM (for CPUs) and vllm-router, in their own venv (~70 s).

@@ -30,6 +30,7 @@ from fauxpilot.models.store import ModelStore, sha256_of
 from fauxpilot.native.builds import build_named
 from fauxpilot.native.cpu import read_cpu
 from fauxpilot.native.wheels import build_wheel
+from fauxpilot.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +107,20 @@ def create_bundle(
         (root / "requirements.txt").write_text(hashed_requirements(root / "wheels"))
         (root / "install.sh").write_text(INSTALL_SH)
         (root / "install.sh").chmod(0o755)
-        with tarfile.open(out, "w") as archive:
-            archive.add(root, arcname=BUNDLE_DIR)
+        _write_tar(root, out)
     return manifest
+
+
+def _write_tar(root: Path, out: Path) -> None:
+    """`out` holds `root` as BUNDLE_DIR/; a bar counts its bytes on a terminal."""
+    paths = sorted(root.rglob("*"))
+    total = sum(path.stat().st_size for path in paths if path.is_file())
+    with tarfile.open(out, "w") as archive, progress_bar(total, out.name, unit="B") as bar:
+        archive.add(root, arcname=BUNDLE_DIR, recursive=False)
+        for path in paths:
+            archive.add(path, arcname=f"{BUNDLE_DIR}/{path.relative_to(root)}", recursive=False)
+            if path.is_file():
+                bar.update(path.stat().st_size)
 
 
 def hashed_requirements(wheel_dir: Path) -> str:

@@ -10,6 +10,7 @@ export; llama.cpp and PyTorch only add in a different order).
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,27 @@ def test_dataset_train_resume_evaluate_export_and_serve(tmp_path: Path) -> None:
         assert answer.choices[0].text and answer.usage and answer.usage.completion_tokens > 0
     finally:
         server.stop()
+
+
+def test_lora_under_torchrun_on_two_processes_in_bf16_with_gradient_checkpointing(
+    tmp_path: Path,
+) -> None:
+    """`--gpus 2` with LoRA: torchrun starts two processes (on CPUs here, gloo), the base
+    prepared once before."""
+    home, run, data = tmp_path / "home", tmp_path / "run", tmp_path / "json.jsonl"
+    made = _fauxpilot("finetune", "dataset", str(Path(json.__file__).parent), "-o", str(data))
+    assert made.returncode == 0, made.stderr
+    arguments = ["--base", "smollm2-135m", "--data", str(data), "--out", str(run),
+                 "--seq-len", "64", "--batch-size", "1", "--max-steps", "2", "--save-steps", "2",
+                 "--threads", "1", "--precision", "bf16", "--gradient-checkpointing",
+                 "--home", str(home), "--gpus", "2"]  # fmt: skip
+    done = _fauxpilot("finetune", "train", *arguments)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("training in bf16") == 2, "one log line per process"
+    assert (run / "model" / "adapter_config.json").is_file()
+    state = json.loads((run / "checkpoints" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    assert all(math.isfinite(entry["loss"]) for entry in state["log_history"] if "loss" in entry)
 
 
 def _check_same_greedy_tokens(run: Path, gguf: Path) -> None:

@@ -92,6 +92,9 @@ def test_stream_sends_chunks_then_done(client: TestClient, engine: FakeEngine) -
         "/v1/completions", json={"prompt": "x", "max_tokens": 50, "stream": True}
     )
     assert response.headers["content-type"].startswith("text/event-stream")
+    # Proxies pass events on at once (nginx reads X-Accel-Buffering) and cache nothing.
+    assert response.headers["x-accel-buffering"] == "no"
+    assert response.headers["cache-control"] == "no-cache"
     events = sse_events(response)
     assert events[-1] == "[DONE]"
     chunks = events[:-1]

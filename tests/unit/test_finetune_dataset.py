@@ -297,9 +297,9 @@ def test_later_and_deeper_gitignore_rules_win() -> None:
 
 
 def test_languages_from_names_and_shebangs() -> None:
-    assert detect_language("a/b.tsx", "") == "typescript"
+    assert detect_language("a/b.tsx", "") == "typescriptreact"
     assert detect_language("Dockerfile", "") == "dockerfile"
-    assert detect_language("script", "#!/bin/bash") == "shell"
+    assert detect_language("script", "#!/bin/bash") == "shellscript"
     assert detect_language("script", "#!/usr/bin/env -S python3.11 -u") == "python"
     assert detect_language("script.cgi", "#!/usr/bin/perl -w") == "perl"
     assert detect_language("script", "#!/usr/bin/awk -f") is None

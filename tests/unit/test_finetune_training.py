@@ -18,7 +18,7 @@ from fauxpilot.finetune.examples import (
     training_windows,
 )
 from fauxpilot.finetune.launch import launch_command, zero2_config
-from fauxpilot.finetune.train import TrainingError
+from fauxpilot.finetune.train import TrainingError, training_precision
 from fauxpilot.models.convert import ConversionError
 from fauxpilot.models.hf_to_gguf import gguf_tensor_name
 
@@ -113,7 +113,48 @@ def test_several_gpus_launch_through_deepspeed_with_the_shipped_zero2_config(
         launch_command([], 4, 2, None)
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(TrainingError, match="pip install deepspeed"):
-        launch_command([], 4)
+        launch_command([], 4, full=True)
+
+
+def test_lora_on_one_node_launches_through_torchrun_full_through_deepspeed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("shutil.which", lambda name: f"/opt/bin/{name}")
+    lora = launch_command(["--data", "d.jsonl"], 4)
+    assert lora[1:7] == [
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "4",
+        "-m",
+    ]
+    assert lora[-3:] == ["--data", "d.jsonl", "--launched"]
+    assert launch_command([], 4, full=True)[0] == "/opt/bin/deepspeed"
+    assert launch_command([], 4, 2, Path("hosts"))[0] == "/opt/bin/deepspeed"
+
+
+@pytest.mark.parametrize(
+    ("requested", "cuda", "bf16", "chosen"),
+    [
+        ("auto", False, False, "fp32"),
+        ("auto", True, True, "bf16"),
+        ("auto", True, False, "fp16"),
+        ("bf16", False, False, "bf16"),
+        ("fp32", True, True, "fp32"),
+    ],
+)
+def test_training_precision_follows_the_device(
+    requested: str, cuda: bool, bf16: bool, chosen: str
+) -> None:
+    assert training_precision(requested, cuda, bf16) == chosen
+
+
+def test_precisions_a_device_cannot_run_are_refused() -> None:
+    with pytest.raises(TrainingError, match="fp16 training needs a CUDA GPU"):
+        training_precision("fp16", cuda=False, bf16_supported=False)
+    with pytest.raises(TrainingError, match="no bf16"):
+        training_precision("bf16", cuda=True, bf16_supported=False)
 
 
 def test_hugging_face_names_map_back_to_gguf_names() -> None:

@@ -26,6 +26,7 @@ from fauxpilot.completion.service import CompletionService
 from fauxpilot.completion.types import CompletionOptions
 from fauxpilot.engine.base import Engine
 from fauxpilot.logs import request_id_var
+from fauxpilot.web.routes import install_pages
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +93,16 @@ def create_app(
             await asyncio.gather(loading, return_exceptions=True)
             await asyncio.to_thread(engine.close)
 
-    app = FastAPI(title="FauxPilot", version=__version__, lifespan=lifespan)
+    # FastAPI's own /docs loads Swagger UI from a CDN (blank when air-gapped): web/ serves it.
+    app = FastAPI(
+        title="FauxPilot", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     service = CompletionService(metered, options)
     app.state.fauxpilot = AppState(metered, service, model_name, metrics, config.cache_per_key)
     install_error_handlers(app)
     for module in (openai, editors, llama_server, chat, operations):
         app.include_router(module.router)
+    install_pages(app)
     # Added innermost first: a request meets them in the reverse order.
     app.add_middleware(
         Admission,

@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fauxpilot.api.errors import error_body, send_error
 from fauxpilot.completion.types import CompletionJob
+from fauxpilot.web.routes import is_page_path
 
 # Paths anyone may call: load balancers and orchestrators probe health without a key.
 OPEN_PATHS = frozenset({"/health"})
@@ -69,13 +70,17 @@ class ApiKeyAuth:
             await self.app(scope, receive, send)
             return
         key = presented_key(dict(scope.get("headers", [])))
-        if self.checker.enabled and scope["path"] not in OPEN_PATHS:
+        if self.checker.enabled and not _open_path(scope["path"]):
             if not self.checker.accepts(key):
                 await _refuse(send, key is None)
                 return
             scope[KEY_SCOPE_ENTRY] = key
         scope.setdefault(KEY_SCOPE_ENTRY, None)
         await self.app(scope, receive, send)
+
+
+def _open_path(path: str) -> bool:
+    return path in OPEN_PATHS or is_page_path(path)
 
 
 async def _refuse(send: Send, missing: bool) -> None:

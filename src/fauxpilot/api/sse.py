@@ -11,6 +11,9 @@ from fastapi.responses import StreamingResponse
 from fauxpilot.api.errors import api_error_for
 
 DONE = b"data: [DONE]\n\n"
+# Proxies must pass each event on at once: nginx buffers a response unless told not to, and
+# a cached stream would be replayed to the next client.
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def event(payload: dict[str, Any]) -> bytes:
@@ -35,5 +38,7 @@ def event_stream(
     chunks: AsyncIterator[dict[str, Any]], *, done_marker: bool = True
 ) -> StreamingResponse:
     return StreamingResponse(
-        encode_events(chunks, done_marker=done_marker), media_type="text/event-stream"
+        encode_events(chunks, done_marker=done_marker),
+        media_type="text/event-stream",
+        headers=STREAM_HEADERS,
     )

@@ -1,61 +1,14 @@
-"""Per-language completion defaults, as data: where a multi-line suggestion should end.
-
-`stop_words` end a suggestion at the start of the next top-level definition; `dedent_stop`
-says whether leaving the cursor's block (a less indented line) ends it. Editors name the
-language (`extra.language` from the Copilot plugins, Tabby's `language`) or a file path.
-"""
+"""The completion rules of a request's language: from the editor's language id, else the
+file's name (the table is fauxpilot.languages, shared with fine-tuning)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import PurePosixPath
+from fauxpilot.languages import Language, language_named, language_of_file
+
+UNKNOWN = Language("unknown")
 
 
-@dataclass(frozen=True)
-class LanguageRules:
-    name: str
-    extensions: tuple[str, ...]
-    stop_words: tuple[str, ...] = ()
-    dedent_stop: bool = True
-
-
-LANGUAGES: tuple[LanguageRules, ...] = (
-    LanguageRules("python", (".py", ".pyi"), ("\ndef ", "\nclass ", "\nif __name__", "\n@")),
-    LanguageRules("javascript", (".js", ".jsx", ".mjs", ".cjs"), ("\nfunction ", "\nexport ")),
-    LanguageRules("typescript", (".ts", ".tsx"), ("\nfunction ", "\nexport ", "\ninterface ")),
-    LanguageRules("go", (".go",), ("\nfunc ", "\ntype ")),
-    LanguageRules("rust", (".rs",), ("\nfn ", "\npub fn ", "\nimpl ", "\nstruct ")),
-    LanguageRules("java", (".java",), ("\npublic class ", "\nclass ")),
-    LanguageRules("c", (".c", ".h"), ()),
-    LanguageRules("cpp", (".cc", ".cpp", ".cxx", ".hpp", ".hh"), ()),
-    LanguageRules("ruby", (".rb",), ("\ndef ", "\nclass ", "\nmodule ")),
-    LanguageRules("shellscript", (".sh", ".bash"), ()),
-    # Indentation is not structure in Markdown or plain text: no dedent stop.
-    LanguageRules("markdown", (".md",), (), dedent_stop=False),
-    LanguageRules("plaintext", (".txt",), (), dedent_stop=False),
-)
-
-_ALIASES = {
-    "py": "python",
-    "js": "javascript",
-    "ts": "typescript",
-    "c++": "cpp",
-    "sh": "shellscript",
-}
-
-DEFAULT_RULES = LanguageRules("unknown", (), ())
-
-
-def rules_for(language: str | None = None, path: str | None = None) -> LanguageRules:
-    """The rules for a language id (editor's name) or, failing that, a file's extension."""
-    if language:
-        name = _ALIASES.get(language.lower(), language.lower())
-        for rules in LANGUAGES:
-            if rules.name == name:
-                return rules
-    if path:
-        suffix = PurePosixPath(path).suffix.lower()
-        for rules in LANGUAGES:
-            if suffix in rules.extensions:
-                return rules
-    return DEFAULT_RULES
+def rules_for(language: str | None = None, path: str | None = None) -> Language:
+    """The language an editor names (`extra.language`, Tabby's `language`) or, failing that,
+    the one of the file at `path`; `UNKNOWN` (no stop words, dedent stop) otherwise."""
+    return language_named(language) or (language_of_file(path) if path else None) or UNKNOWN

@@ -15,6 +15,7 @@ from fauxpilot.evaluation.client import CompletionClient, RequestFailed
 from fauxpilot.evaluation.judges import Judge
 from fauxpilot.evaluation.results import ResultWriter, TaskResult, load_results
 from fauxpilot.evaluation.tasks import Task
+from fauxpilot.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,10 @@ def run_evaluation(
     if resumed:
         log.info("%d of %d tasks already in %s", len(resumed), len(tasks), config.out)
     progress = Progress(len(tasks), list(resumed.values()))
-    new, failures = _run_pending(pending, client, judge, config, progress)
+    try:
+        new, failures = _run_pending(pending, client, judge, config, progress)
+    finally:
+        progress.bar.close()
     results = {**resumed, **new}
     ordered = [results[task.task_id] for task in tasks if task.task_id in results]
     return RunOutcome(ordered, len(resumed), failures, time.monotonic() - start)
@@ -142,9 +146,12 @@ def _next_finished(
 
 
 class Progress:
-    """A log line every ~5% of the tasks or every 30 s, with pass@1 so far and time left."""
+    """On a terminal a bar with pass@1 so far and time left; otherwise the same as a log line
+    every ~5% of the tasks or every 30 s."""
 
     def __init__(self, total: int, resumed: Sequence[TaskResult]) -> None:
+        self.bar = progress_bar(total, "tasks", unit="task")
+        self.bar.update(len(resumed))
         self.total = total
         self.done = len(resumed)
         self.new = 0
@@ -157,6 +164,10 @@ class Progress:
         self.done += 1
         self.new += 1
         self.passed += sum(result.passed) / len(result.passed)
+        if not self.bar.disable:
+            self.bar.set_postfix_str(f"pass@1 {100 * self.passed / self.done:.1f}%", refresh=False)
+            self.bar.update()
+            return
         now = time.monotonic()
         due = now - self.last_log >= _PROGRESS_EVERY_SECONDS
         if self.done % self.every == 0 or self.done == self.total or due:

@@ -20,6 +20,7 @@ from fauxpilot.finetune.dataset import (
     write_jsonl,
 )
 from fauxpilot.finetune.languages import known_languages
+from fauxpilot.languages import language_named
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     dataset.add_argument(
         "--language",
         action="append",
-        choices=known_languages(),
+        type=_language_id,
         metavar="LANGUAGE",
         help="keep only this language, repeatable (default all): " + ", ".join(known_languages()),
     )
     dataset.add_argument("--log-level", default=None, help="debug, info (default), warning")
     dataset.set_defaults(handler=cmd_dataset)
     register_model_commands(commands)
+
+
+def _language_id(value: str) -> str:
+    """A VS Code language id from it or an alias (`shell` -> `shellscript`)."""
+    language = language_named(value)
+    if language is None:
+        raise argparse.ArgumentTypeError(
+            f"unknown language {value!r}; known: " + ", ".join(known_languages())
+        )
+    return language.id
 
 
 def _fraction(text: str) -> float:

@@ -12,7 +12,7 @@ from typing import Any
 from fauxpilot.cli.args import add_home_flag
 from fauxpilot.config.file import load_settings
 from fauxpilot.finetune.dataset import DatasetError
-from fauxpilot.finetune.train import TrainConfig, TrainingError
+from fauxpilot.finetune.train import PRECISIONS, TrainConfig, TrainingError
 from fauxpilot.models.convert import ConversionError
 from fauxpilot.models.quantize import QUANT_TYPES
 from fauxpilot.models.store import ModelFileError, ModelStore
@@ -68,12 +68,23 @@ def _register_train(commands: Any) -> None:
         ("--save-steps", DEFAULTS.save_steps, int, "checkpoint every this many updates"),
         ("--seed", DEFAULTS.seed, int, "random seed"),
         ("--threads", None, int, "CPU threads for PyTorch"),
-        ("--gpus", 0, int, "GPUs per node; above 1 launches through DeepSpeed ZeRO-2"),
+        ("--gpus", 0, int, "GPUs per node; above 1: torchrun (LoRA), DeepSpeed ZeRO-2 (--full)"),
         ("--nodes", 1, int, "nodes (with --hostfile)"),
     ):
         train.add_argument(flag, type=kind, default=value, help=f"{text} (default {value})")
     train.add_argument("--hostfile", type=Path, default=None, help="DeepSpeed hostfile")
     train.add_argument("--full", action="store_true", help="train every weight, not LoRA")
+    train.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=DEFAULTS.precision,
+        help="auto (default): bf16 on a GPU that has it, else fp16 on a GPU, fp32 on a CPU",
+    )
+    train.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="recompute activations in the backward pass: less GPU memory, slower steps",
+    )
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     train.add_argument("--deepspeed-config", default=None, help=argparse.SUPPRESS)
     train.add_argument("--launched", action="store_true", help=argparse.SUPPRESS)
@@ -83,7 +94,7 @@ def _register_train(commands: Any) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.gpus > 1 and not args.launched:
-        return _relaunch_with_deepspeed(args)
+        return _relaunch(args)
     from fauxpilot.finetune.base import prepare_base
     from fauxpilot.finetune.train import train
 
@@ -93,6 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         learning_rate=args.lr, epochs=args.epochs, max_steps=args.max_steps, full=args.full,
         lora_r=args.lora_r, lora_alpha=args.lora_alpha, fim_rate=args.fim_rate,
         save_steps=args.save_steps, seed=args.seed, deepspeed=args.deepspeed_config,
+        precision=args.precision, gradient_checkpointing=args.gradient_checkpointing,
     )  # fmt: skip
     try:
         base = prepare_base(args.base, _store(args))
@@ -107,13 +119,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _relaunch_with_deepspeed(args: argparse.Namespace) -> int:
+def _relaunch(args: argparse.Namespace) -> int:
+    from fauxpilot.finetune.base import prepare_base
     from fauxpilot.finetune.launch import launch_command
 
     arguments = [argument for argument in sys.argv[3:] if argument != "--launched"]
     try:
-        command = launch_command(arguments, args.gpus, args.nodes, args.hostfile)
-    except TrainingError as error:
+        # Once, here: every launched process would otherwise pull and convert it at once.
+        prepare_base(args.base, _store(args))
+        command = launch_command(arguments, args.gpus, args.nodes, args.hostfile, full=args.full)
+    except FAILURES as error:
         log.error("%s", error)
         return 2
     log.info("launching: %s", " ".join(command))

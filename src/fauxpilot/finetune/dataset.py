@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from fauxpilot.finetune.languages import detect_language
 from fauxpilot.finetune.listing import list_files
 from fauxpilot.finetune.scrub import scrub_secrets
+from fauxpilot.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -155,26 +156,40 @@ def build_dataset(root: Path, options: DatasetOptions) -> Dataset:
     summary = DatasetSummary(listing.method, len(listing.paths))
     records: list[Record] = []
     digests: set[str] = set()
-    for path in listing.paths:
-        outcome = examine_file(root, path, options)
-        if isinstance(outcome, SkipReason):
-            log.debug("skipped %s: %s", path, outcome)
-            summary.skipped[outcome] += 1
-            continue
-        digest = content_digest(outcome.text)
-        if digest in digests:
-            log.debug("skipped %s: a duplicate", path)
-            summary.duplicates += 1
-            continue
-        digests.add(digest)
-        scrubbed = scrub_secrets(outcome.text)
-        summary.secrets.update(scrubbed.counts)
-        if scrubbed.counts:
-            summary.secrets_by_file[path] = scrubbed.counts
-        records.append(replace(outcome, text=scrubbed.text))
+    with progress_bar(len(listing.paths), "reading files", unit="file") as bar:
+        for path in listing.paths:
+            bar.update()
+            _take_file(root, path, options, summary, records, digests)
     records = assign_splits(records, options.heldout_fraction)
     _count_kept(summary, records)
     return Dataset(records, summary)
+
+
+def _take_file(
+    root: Path,
+    path: str,
+    options: DatasetOptions,
+    summary: DatasetSummary,
+    records: list[Record],
+    digests: set[str],
+) -> None:
+    """Adds the file's scrubbed record to `records`, or counts why it is left out."""
+    outcome = examine_file(root, path, options)
+    if isinstance(outcome, SkipReason):
+        log.debug("skipped %s: %s", path, outcome)
+        summary.skipped[outcome] += 1
+        return
+    digest = content_digest(outcome.text)
+    if digest in digests:
+        log.debug("skipped %s: a duplicate", path)
+        summary.duplicates += 1
+        return
+    digests.add(digest)
+    scrubbed = scrub_secrets(outcome.text)
+    summary.secrets.update(scrubbed.counts)
+    if scrubbed.counts:
+        summary.secrets_by_file[path] = scrubbed.counts
+    records.append(replace(outcome, text=scrubbed.text))
 
 
 def _check_source_tree(root: Path) -> None:

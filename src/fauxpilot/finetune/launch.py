@@ -1,15 +1,18 @@
-"""Several GPUs or nodes: the same `finetune train` command, run by DeepSpeed's launcher.
+"""Several GPUs or nodes: the same `finetune train` command, run once per GPU by a launcher.
 
-DeepSpeed starts one process per GPU (on every node of a hostfile) and each runs
-`python -m fauxpilot finetune train ... --launched` with ZeRO-2 and the optimizer state
-offloaded to CPU memory (deepspeed_zero2.json, shipped with FauxPilot). The Trainer reads the
-launcher's environment (ranks, world size) by itself.
+LoRA on one node: PyTorch's own `torchrun` (data parallel; each GPU holds the small adapter's
+optimizer state, nothing to shard). Full fine-tuning, or several nodes: DeepSpeed's launcher
+with ZeRO-2 and the optimizer state offloaded to CPU memory (deepspeed_zero2.json, shipped
+with FauxPilot), on every node of a hostfile. Each process runs
+`python -m fauxpilot finetune train ... --launched`; the Trainer reads the launcher's
+environment (ranks, world size) by itself.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,9 +26,32 @@ def zero2_config() -> Path:
 
 
 def launch_command(
+    train_arguments: Sequence[str],
+    gpus: int,
+    nodes: int = 1,
+    hostfile: Path | None = None,
+    *,
+    full: bool = False,
+) -> list[str]:
+    """The command that runs this training on `gpus` GPUs per node."""
+    if not full and nodes == 1:
+        return torchrun_command(train_arguments, gpus)
+    return deepspeed_command(train_arguments, gpus, nodes, hostfile)
+
+
+def torchrun_command(train_arguments: Sequence[str], processes: int) -> list[str]:
+    """`torchrun` (as `python -m torch.distributed.run`, so it is this venv's) on one node."""
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        "--nproc-per-node", str(processes),
+        "-m", "fauxpilot", "finetune", "train", *train_arguments, "--launched",
+    ]  # fmt: skip
+
+
+def deepspeed_command(
     train_arguments: Sequence[str], gpus: int, nodes: int = 1, hostfile: Path | None = None
 ) -> list[str]:
-    """The deepspeed command that runs this training on `gpus` GPUs per node."""
+    """The deepspeed command that runs this training with ZeRO-2 on `gpus` GPUs per node."""
     launcher = shutil.which("deepspeed")
     if launcher is None:
         raise TrainingError(

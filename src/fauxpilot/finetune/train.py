@@ -52,6 +52,26 @@ class TrainConfig:
     save_steps: int = 50
     seed: int = 0
     deepspeed: str | None = None  # a DeepSpeed config file (multi-GPU launches)
+    precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on CPU
+    gradient_checkpointing: bool = False  # recompute activations: less memory, ~30% slower
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def training_precision(requested: str, cuda: bool, bf16_supported: bool) -> str:
+    """The precision the Trainer computes in: `requested`, or auto's choice for the device."""
+    if requested not in PRECISIONS:
+        raise TrainingError(f"unknown precision {requested!r}; one of {', '.join(PRECISIONS)}")
+    if requested == "auto":
+        if not cuda:
+            return "fp32"
+        return "bf16" if bf16_supported else "fp16"
+    if requested == "fp16" and not cuda:
+        raise TrainingError("fp16 training needs a CUDA GPU; on a CPU use fp32 or bf16")
+    if requested == "bf16" and cuda and not bf16_supported:
+        raise TrainingError("this GPU has no bf16 (it needs compute capability 8.0); use fp16")
+    return requested
 
 
 @dataclass(frozen=True)
@@ -100,37 +120,58 @@ def tokenizer_function(tokenizer: Any) -> Any:
 
 def train(base: BaseModel, data: Path, out: Path, config: TrainConfig, *, resume: bool) -> Path:
     """Train; returns the folder with the adapter (or model) that evaluate and export read."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     checkpoints = out / CHECKPOINTS_DIR
     if checkpoints.is_dir() and any(checkpoints.iterdir()) and not resume:
         raise TrainingError(f"{out} already has checkpoints; add --resume to continue that run")
     tokenizer = AutoTokenizer.from_pretrained(str(base.checkpoint))
     windows = _windows(tokenizer, data, config)
-    model = AutoModelForCausalLM.from_pretrained(str(base.checkpoint), dtype="float32")
-    if not config.full:
-        model = _with_lora(model, config)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = RunManifest(
-        base_spec=base.spec,
-        base_checkpoint=str(base.checkpoint),
-        base_gguf=str(base.gguf) if base.gguf else None,
-        data=str(data.resolve()),
-        full=config.full,
-        config=asdict(config),
-        train_windows=len(windows),
-    )
-    manifest.write(out)
-    trainer = _trainer(model, windows, checkpoints, config)
+    precision = _device_precision(config.precision)
+    model = _load_model(base, config, precision)
+    trainer = _trainer(model, windows, checkpoints, config, precision)
+    if trainer.is_world_process_zero():
+        out.mkdir(parents=True, exist_ok=True)
+        RunManifest(
+            base_spec=base.spec,
+            base_checkpoint=str(base.checkpoint),
+            base_gguf=str(base.gguf) if base.gguf else None,
+            data=str(data.resolve()),
+            full=config.full,
+            config=asdict(config),
+            train_windows=len(windows),
+        ).write(out)
     latest = _latest_checkpoint(checkpoints) if resume else None
     if resume and latest is None:
         log.warning("no checkpoint in %s to resume from; starting from the beginning", out)
     trainer.train(resume_from_checkpoint=str(latest) if latest else None)
     target = out / MODEL_DIR
-    trainer.model.save_pretrained(str(target))
-    tokenizer.save_pretrained(str(target))
-    log.info("saved the %s in %s", "model" if config.full else "LoRA adapter", target)
+    trainer.save_model(str(target))  # on several processes, only the first one writes
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(target))
+        log.info("saved the %s in %s", "model" if config.full else "LoRA adapter", target)
     return target
+
+
+_TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+def _load_model(base: BaseModel, config: TrainConfig, precision: str) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    log.info("training in %s", precision)
+    # Full fine-tuning keeps float32 weights (mixed precision needs a float32 master copy);
+    # LoRA's frozen base needs none, so on a GPU it is held in the training precision.
+    dtype = "float32" if config.full or precision == "fp32" else _TORCH_DTYPES[precision]
+    model = AutoModelForCausalLM.from_pretrained(str(base.checkpoint), dtype=dtype)
+    return model if config.full else _with_lora(model, config)
+
+
+def _device_precision(requested: str) -> str:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return training_precision(requested, cuda, cuda and torch.cuda.is_bf16_supported())
 
 
 def _windows(tokenizer: Any, data: Path, config: TrainConfig) -> list[list[int]]:
@@ -179,9 +220,13 @@ def _with_lora(model: Any, config: TrainConfig) -> Any:
     return model
 
 
-def _trainer(model: Any, windows: list[list[int]], checkpoints: Path, config: TrainConfig) -> Any:
+def _trainer(
+    model: Any, windows: list[list[int]], checkpoints: Path, config: TrainConfig, precision: str
+) -> Any:
     import torch
     from transformers import Trainer, TrainingArguments, default_data_collator
+
+    from fauxpilot.progress import on_terminal
 
     rows = [{"input_ids": w, "labels": w, "attention_mask": [1] * len(w)} for w in windows]
     arguments = TrainingArguments(
@@ -202,7 +247,14 @@ def _trainer(model: Any, windows: list[list[int]], checkpoints: Path, config: Tr
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
         remove_unused_columns=False,
-        deepspeed=config.deepspeed,
+        deepspeed=config.deepspeed,  # its "auto" precision follows bf16/fp16 below
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        gradient_checkpointing=config.gradient_checkpointing,
+        # Non-reentrant checkpointing needs no inputs that require grad (LoRA's have none).
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        ddp_find_unused_parameters=False,  # under torchrun: every parameter gets a gradient
+        disable_tqdm=not on_terminal(),  # the bar on a terminal, log lines otherwise
     )
     return Trainer(
         model=model,

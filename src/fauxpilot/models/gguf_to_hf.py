@@ -32,6 +32,7 @@ from fauxpilot.models.gguf_transformers import (
     convert_with_transformers,
     transformers_reads,
 )
+from fauxpilot.progress import with_progress
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def hf_tensors(
     """(Hugging Face name, float32 array) for every tensor of the GGUF file."""
     from gguf.quants import dequantize
 
-    for tensor in _reader(source).tensors:
+    for tensor in with_progress(_reader(source).tensors, "dequantizing tensors", "tensor"):
         name = hf_tensor_name(tensor.name)
         values = np.ascontiguousarray(dequantize(tensor.data, tensor.tensor_type), np.float32)
         values = values.reshape([int(n) for n in reversed(tensor.shape.tolist())])

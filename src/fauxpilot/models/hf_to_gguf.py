@@ -25,6 +25,7 @@ from fauxpilot.models.gguf_to_hf import (
     permute_rotary_rows,
     read_metadata,
 )
+from fauxpilot.progress import with_progress
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def write_gguf(
     heads = int(base.fields[f"{base.architecture}.attention.head_count"])
     kv_heads = int(base.fields.get(f"{base.architecture}.attention.head_count_kv", heads))
     tied = "output.weight" not in base.tensor_names
-    for hf_name, values in weights.items():
+    for hf_name, values in with_progress(list(weights.items()), "writing tensors", "tensor"):
         if tied and hf_name == "lm_head.weight":
             continue  # the base reuses the embedding; so does the tuned model
         name = gguf_tensor_name(hf_name)

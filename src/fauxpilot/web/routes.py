@@ -1,0 +1,42 @@
+"""Browser pages: the API reference at `/docs` with Swagger UI's files from the package (no CDN,
+so it works air-gapped), and the package's static files under `/static`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC_PREFIX = "/static"
+DOCS_PATH = "/docs"
+OPENAPI_PATH = "/openapi.json"
+# What a browser loads before it can be given a key: pages and their assets, never data.
+PAGE_PATHS = frozenset({DOCS_PATH, OPENAPI_PATH})
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get(DOCS_PATH)
+async def api_reference() -> HTMLResponse:
+    swagger = f"{STATIC_PREFIX}/vendor/swagger-ui"
+    return get_swagger_ui_html(
+        openapi_url=OPENAPI_PATH,
+        title="FauxPilot API",
+        swagger_js_url=f"{swagger}/swagger-ui-bundle.js",
+        swagger_css_url=f"{swagger}/swagger-ui.css",
+        swagger_favicon_url=f"{swagger}/favicon-32x32.png",
+    )
+
+
+def is_page_path(path: str) -> bool:
+    """Paths a browser may fetch without an API key: the pages' HTML and static assets."""
+    return path in PAGE_PATHS or path.startswith(STATIC_PREFIX + "/")
+
+
+def install_pages(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
