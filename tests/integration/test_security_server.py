@@ -55,8 +55,15 @@ ABANDONED = [
 def test_an_abandoned_non_streamed_request_frees_its_slot(
     server: Server, path: str, body: dict[str, object]
 ) -> None:
-    with pytest.raises(httpx.ReadTimeout):
-        httpx.post(f"{server.url}{path}", json=body, timeout=1.0)
+    # Sampled at 0.8, the tiny model sometimes ends its answer within the client's second (seen
+    # on CI): that request was answered, not abandoned, so another sample is drawn.
+    for _attempt in range(4):
+        try:
+            httpx.post(f"{server.url}{path}", json=body, timeout=1.0)
+        except httpx.ReadTimeout:
+            break
+    else:
+        pytest.fail("four answers within a second: no request was abandoned")
     assert busy_after(server, 2.0) == 0, health(server)
 
 
