@@ -114,13 +114,13 @@ def create_bundle(
 def _write_tar(root: Path, out: Path) -> None:
     """`out` holds `root` as BUNDLE_DIR/; a bar counts its bytes on a terminal."""
     paths = sorted(root.rglob("*"))
-    total = sum(path.stat().st_size for path in paths if path.is_file())
+    sizes = {path: path.stat().st_size if path.is_file() else 0 for path in paths}
+    total = sum(sizes.values())
     with tarfile.open(out, "w") as archive, progress_bar(total, out.name, unit="B") as bar:
         archive.add(root, arcname=BUNDLE_DIR, recursive=False)
         for path in paths:
             archive.add(path, arcname=f"{BUNDLE_DIR}/{path.relative_to(root)}", recursive=False)
-            if path.is_file():
-                bar.update(path.stat().st_size)
+            bar.update(sizes[path])
 
 
 def hashed_requirements(wheel_dir: Path) -> str:
