@@ -8,8 +8,10 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from fauxpilot.completion.anchors import AnchorKey, FimAnchors
 from fauxpilot.completion.choices import ChoiceGenerator, PlainChoices
 from fauxpilot.completion.fim import (
+    FimTokens,
     PreparedPrompt,
     build_fim,
     build_from_tokens,
@@ -89,6 +91,9 @@ class CompletionService:
         self._engine = engine
         self._options = options or CompletionOptions()
         self._typeahead = TypeaheadCache() if self._options.typeahead else None
+        # Line-in-middle already keeps the cache valid while a line is typed.
+        anchoring = self._options.fim_anchor_chars > 0 and not self._options.fim_line_in_middle
+        self._anchors = FimAnchors(self._options.fim_anchor_chars) if anchoring else None
         generator = ChoiceGenerator(engine, self._options)
         self._plain = PlainChoices(generator, self._typeahead)
         self._ranked = RankedChoice(
@@ -117,19 +122,7 @@ class CompletionService:
                 _check_token_ids(prompt, self._engine.model.vocab_size)
                 prepared.append(build_from_tokens(tokenizer, prompt, context, job.max_tokens))
             elif fim is not None:
-                fim_prompt = build_fim(
-                    tokenizer,
-                    fim,
-                    prompt,
-                    job.suffix or "",
-                    context,
-                    job.max_tokens,
-                    line_in_middle=self._options.fim_line_in_middle,
-                    context_files=job.context_files,
-                    suffix_share=self._options.suffix_share,
-                    context_share=self._options.context_share,
-                    middle=job.middle,
-                )
+                fim_prompt = self._fim_prompt(job, prompt, fim, context)
                 if self._ranks_by_suffix(job, prompt):
                     left = left_to_right_part(fim_prompt, fim)
                     fim_prompt = dataclasses.replace(fim_prompt, left_to_right=left)
@@ -138,6 +131,37 @@ class CompletionService:
                 text = prompt + (job.middle or "")
                 prepared.append(build_plain(tokenizer, text, context, job.max_tokens))
         return PreparedJob(job, prepared)
+
+    def _fim_prompt(
+        self, job: CompletionJob, prompt: str, fim: FimTokens, context: int
+    ) -> PreparedPrompt:
+        """The FIM prompt: typed on after the cursor's anchor when it can, else laid out anew
+        (and then the cursor's new anchor)."""
+        tokenizer = self._engine.tokenizer
+        # An anchor may hold older text before a window's start than this request sent,
+        # which an echo would show.
+        anchors = self._anchors if job.middle is None and not job.echo else None
+        key = AnchorKey(job.cache_scope, job.suffix or "", job.context_files)
+        if anchors is not None:
+            anchored = anchors.layout(tokenizer, key, prompt, context - job.max_tokens)
+            if anchored is not None:
+                return anchored
+        fim_prompt = build_fim(
+            tokenizer,
+            fim,
+            prompt,
+            job.suffix or "",
+            context,
+            job.max_tokens,
+            line_in_middle=self._options.fim_line_in_middle,
+            context_files=job.context_files,
+            suffix_share=self._options.suffix_share,
+            context_share=self._options.context_share,
+            middle=job.middle,
+        )
+        if anchors is not None:
+            anchors.remember(key, prompt, fim_prompt)
+        return fim_prompt
 
     def _ranks_by_suffix(self, job: CompletionJob, prompt: str) -> bool:
         """Whether this FIM prompt's suggestion is picked from a FIM and a left-to-right one."""

@@ -121,6 +121,13 @@ class CompletionFields(BaseModel):
     fim_line_in_middle: bool = Field(
         False, description="put the typed part of the cursor's line after the FIM middle token"
     )
+    fim_anchor_chars: int = Field(
+        64,
+        ge=0,
+        le=4096,
+        description="lay out up to this many characters typed after a cached FIM prompt "
+        "after its middle token instead of reading its suffix again (0: off)",
+    )
     # A request with `suffix: ""` gets the FIM layout (with an empty suffix section).
     fim_empty_suffix: bool = Field(
         False, description='give a request with suffix "" the FIM layout (empty suffix section)'
