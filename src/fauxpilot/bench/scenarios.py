@@ -83,11 +83,27 @@ def _run_session(
 
 
 def run_concurrent_editors(client: BenchClient, config: BenchConfig) -> ScenarioResult:
+    """Several editors retyping their own files at once."""
     sessions = [
         typing_session(stdlib_source(module), config.editor_keystrokes, start_fraction=0.4)
         for module in SOURCE_MODULES[: config.editors]
     ]
-    result = ScenarioResult(f"{config.editors} concurrent editors")
+    return _run_editors(f"{config.editors} concurrent editors", client, sessions, config)
+
+
+def run_unpredictable_editors(client: BenchClient, config: BenchConfig) -> ScenarioResult:
+    """Several editors at once, each writing a line the model cannot predict in its file."""
+    sessions = [
+        random_line_session(stdlib_source(module), config.editor_keystrokes, seed=index)
+        for index, module in enumerate(SOURCE_MODULES[: config.editors])
+    ]
+    return _run_editors(f"{config.editors} editors, unpredictable lines", client, sessions, config)
+
+
+def _run_editors(
+    name: str, client: BenchClient, sessions: list[list[Keystroke]], config: BenchConfig
+) -> ScenarioResult:
+    result = ScenarioResult(name)
 
     def type_session(index: int) -> list[tuple[float, int]]:
         return [
@@ -137,5 +153,6 @@ SCENARIOS = {
     "typing": run_typing,
     "unpredictable": run_unpredictable,
     "concurrent": run_concurrent_editors,
+    "unpredictable-editors": run_unpredictable_editors,
     "cold": run_cold,
 }

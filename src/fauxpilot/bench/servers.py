@@ -123,6 +123,15 @@ def start_fauxpilot(
     return _wait_healthy(server, "/health")
 
 
+def llama_cpp_server_missing() -> str | None:
+    """Why llama-cpp-python's server cannot start here, or None when it can."""
+    try:
+        import llama_cpp.server.app  # noqa: F401
+    except ImportError as error:
+        return f"{error}; install it with: .venv/bin/pip install -e '.[bench]'"
+    return None
+
+
 def start_llama_cpp_server(
     model_path: Path, threads: int, context: int, log_path: Path
 ) -> RunningServer:

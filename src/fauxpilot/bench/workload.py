@@ -16,6 +16,7 @@ from pathlib import Path
 SOURCE_MODULES = ("difflib.py", "argparse.py", "statistics.py", "fractions.py", "textwrap.py")
 PREFIX_CHARS = 4000  # about 1,000 tokens of code before the cursor
 SUFFIX_CHARS = 800  # about 200 tokens after it
+UNPREDICTABLE_SUFFIX_CHARS = 1000  # about 250 tokens, what each keystroke would read again
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,11 @@ def _line_start(text: str, offset: int) -> int:
     return text.rfind("\n", 0, offset) + 1
 
 
-def _window(text: str, cursor: int) -> tuple[str, str]:
+def _window(text: str, cursor: int, suffix_chars: int = SUFFIX_CHARS) -> tuple[str, str]:
     """The prefix and suffix an editor sends for a cursor, cut at line boundaries."""
     start = _line_start(text, max(0, cursor - PREFIX_CHARS))
-    end = text.rfind("\n", cursor, cursor + SUFFIX_CHARS)
-    return text[start:cursor], text[cursor : end + 1 if end != -1 else cursor + SUFFIX_CHARS]
+    end = text.rfind("\n", cursor, cursor + suffix_chars)
+    return text[start:cursor], text[cursor : end + 1 if end != -1 else cursor + suffix_chars]
 
 
 def typing_session(source: str, keystrokes: int, start_fraction: float = 0.5) -> list[Keystroke]:
@@ -55,22 +56,53 @@ def typing_session(source: str, keystrokes: int, start_fraction: float = 0.5) ->
     return sessions
 
 
-def random_line_session(source: str, keystrokes: int, seed: int = 0) -> list[Keystroke]:
-    """Typing a line the model cannot predict: random identifiers, at a line start."""
-    rng = random.Random(seed)
-    words = [
-        "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 8)))
-        for _ in range(keystrokes)
-    ]
-    line = (" = ".join(words[:2]) + "(" + ", ".join(words[2:]))[:keystrokes]
-    begin = _line_start(source, len(source) // 2)
-    head, tail = source[:begin], source[begin:]
+def random_line_session(
+    source: str, keystrokes: int, seed: int = 0, start_fraction: float = 0.5
+) -> list[Keystroke]:
+    """Someone writing a new line the model cannot predict: random identifier-like text.
+
+    The new line goes before an indented line in the file's middle, with that line's
+    indentation already typed (the editor's auto-indent), so the cursor is after the
+    indentation; the ~1,000 characters from the next line on are the suffix. Every request
+    adds one random character.
+    """
+    line = _random_line(random.Random(seed), keystrokes)
+    begin = _indented_line_start(source, int(len(source) * start_fraction))
+    indent = _indentation(source, begin)
+    head = source[:begin] + indent
+    _, suffix = _window("\n" + source[begin:], 0, UNPREDICTABLE_SUFFIX_CHARS)
     sessions = []
     for count in range(1, keystrokes + 1):
-        prefix, _ = _window(head + line[:count], begin + count)
-        _, suffix = _window(tail, 0)
+        prefix, _ = _window(head + line[:count], len(head) + count)
         sessions.append(Keystroke(prefix, suffix))
     return sessions
+
+
+def _random_line(rng: random.Random, length: int) -> str:
+    """An assignment of a call on random identifiers, `length` characters long."""
+    words = [
+        "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 8)))
+        for _ in range(max(3, length))
+    ]
+    return (" = ".join(words[:2]) + "(" + ", ".join(words[2:]))[:length]
+
+
+def _indented_line_start(text: str, offset: int) -> int:
+    """The start of the first indented, non-blank line at or after `offset`'s line."""
+    start = _line_start(text, offset)
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end == -1 else end
+        line = text[start:end]
+        if line.strip() and line[0] in " \t":
+            return start
+        start = end + 1
+    raise ValueError("no indented line after the offset")
+
+
+def _indentation(text: str, start: int) -> str:
+    line = text[start : text.find("\n", start)]
+    return line[: len(line) - len(line.lstrip(" \t"))]
 
 
 def cold_request(source: str, salt: str) -> Keystroke:

@@ -84,6 +84,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     infilling.set_defaults(handler=cmd_infilling)
     _register_lines(commands)
+    _register_plot(commands)
+
+
+def _register_plot(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    plot = commands.add_parser(
+        "plot", help="draw pass@1 by set and configuration from earlier runs' --out files"
+    )
+    plot.add_argument(
+        "runs",
+        nargs="+",
+        metavar="SET/CONFIGURATION=RESULTS.jsonl",
+        help="a run's --out file and where it goes, e.g. single-line/defaults=sl.jsonl",
+    )
+    plot.add_argument("--out", type=Path, required=True, metavar="FILE.png")
+    plot.set_defaults(handler=cmd_plot)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from fauxpilot.evaluation.plot import parse_run, plot_pass_rates
+    from fauxpilot.plotting import PlotUnavailableError
+
+    try:
+        runs = [parse_run(spec) for spec in args.runs]
+        plot_pass_rates(runs, args.out)
+    except (ValueError, OSError, PlotUnavailableError) as error:
+        log.error("%s", error)
+        return 2
+    log.info("pass rates plotted to %s", args.out)
+    return 0
 
 
 def _register_lines(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
