@@ -27,8 +27,8 @@ from fauxpilot.models.resolve import resolve_model
 from fauxpilot.models.store import ModelStore
 
 KINDS = {
-    "engine process": ("--engine-process", "true"),
-    "in-process": ("--engine-process", "false"),
+    "engine process": ("--engine-process",),
+    "in-process": ("--no-engine-process",),
 }
 
 

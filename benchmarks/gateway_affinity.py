@@ -71,7 +71,7 @@ def run_policy(
     policy: str, workers: list[RunningServer], files: list[str], keystrokes: int, work: Path
 ) -> tuple[float, float]:
     router = start_vllm_router(PYTHON, [w.url for w in workers], work / f"{policy}.log", policy)
-    flags = ("--engine", "remote", "--upstream", router.url, "--typeahead", "false")
+    flags = ("--engine", "remote", "--upstream", router.url, "--no-typeahead")
     gateway = start_fauxpilot("smollm2-135m", 1, work / f"gateway-{policy}.log", flags)
     try:
         before = [cache_counts(worker) for worker in workers]

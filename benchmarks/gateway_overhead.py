@@ -41,7 +41,7 @@ def main() -> int:
     gguf = ModelStore(Settings().home).verify(find_entry("smollm2-135m"))
     model_dir = convert_gguf_to_hf(gguf, work / "smollm2")
     vllm = start_vllm(ROOT / ".venv-vllm" / "bin" / "python", model_dir, "smollm2", work / "v.log")
-    flags = ("--engine", "remote", "--upstream", vllm.url, "--typeahead", "false")
+    flags = ("--engine", "remote", "--upstream", vllm.url, "--no-typeahead")
     gateway = start_fauxpilot("smollm2-135m", 1, work / "gateway.log", flags)
     try:
         direct, through = measure(vllm.url, gateway.url, args.requests, args.tokens)

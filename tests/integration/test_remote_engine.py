@@ -28,7 +28,7 @@ SUFFIX = "\n\n\nprint(add(2, 3))\n"
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     log_path = tmp_path_factory.mktemp("upstream") / "server.log"
-    server = start_fauxpilot("smollm2-135m", 2, log_path, ("--typeahead", "false"))
+    server = start_fauxpilot("smollm2-135m", 2, log_path, ("--no-typeahead",))
     yield server
     server.stop()
 

@@ -1,34 +1,40 @@
-"""Settings flags shared by the commands: one flag per Settings field, plus --config."""
+"""Settings flags shared by the commands: one typed flag per Settings field, plus --config."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, CliSettingsSource
 
 from fauxpilot.config.file import load_settings
 from fauxpilot.config.settings import Settings
 
 
-def add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per Settings field; unset flags fall back to env vars, config file, defaults.
-
-    List fields take the flag once per value; a bool flag alone means true.
-    """
+def add_settings_flags(
+    parser: argparse.ArgumentParser, settings_cls: type[BaseSettings] = Settings
+) -> None:
+    """A typed flag per field of `settings_cls`, made by pydantic-settings' CLI source: its
+    type, default and environment variable in `--help`, `--flag/--no-flag` for booleans, a
+    list field's flag once per value. Unset flags fall back to the environment, the config
+    file (--config) and the defaults."""
     parser.add_argument(
         "--config",
         type=Path,
         default=None,
         help="config file (env FAUXPILOT_CONFIG; default ~/.config/fauxpilot/config.toml)",
     )
-    for name, field in Settings.model_fields.items():
-        flag = f"--{name.replace('_', '-')}"
-        help_text = f"{field.description} (env FAUXPILOT_{name.upper()})"
-        if field.annotation == list[str]:
-            parser.add_argument(flag, dest=name, action="append", default=None, help=help_text)
-        elif field.annotation is bool:
-            parser.add_argument(flag, dest=name, nargs="?", const="true", help=help_text)
-        else:
-            parser.add_argument(flag, dest=name, default=None, help=help_text)
+    flags: CliSettingsSource[Any] = CliSettingsSource(
+        settings_cls,
+        root_parser=parser,
+        cli_implicit_flags="dual",
+        cli_kebab_case=True,
+        cli_hide_none_type=True,
+        cli_show_env_vars=True,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.set_defaults(settings_flags=flags)
 
 
 def add_home_flag(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +43,10 @@ def add_home_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    """The Settings a command's parsed arguments ask for (see add_settings_flags)."""
+    flags: CliSettingsSource[Any] | None = getattr(args, "settings_flags", None)
+    if flags is not None:
+        return load_settings({}, args.config, flags(parsed_args=args))
     given = {
         name: value
         for name in Settings.model_fields

@@ -9,6 +9,7 @@ from typing import Any
 from fauxpilot import server
 from fauxpilot.cli.args import add_settings_flags, settings_from
 from fauxpilot.completion.types import CompletionJob
+from fauxpilot.config.settings import OneShotSettings
 from fauxpilot.engine.base import SamplingParams
 
 
@@ -40,5 +41,5 @@ def register(commands: Any) -> None:
     complete.add_argument("--max-tokens", type=int, default=64)
     complete.add_argument("--temperature", type=float, default=0.0)
     complete.add_argument("--stop", action="append", help="stop sequence (repeatable)")
-    add_settings_flags(complete)
+    add_settings_flags(complete, OneShotSettings)
     complete.set_defaults(handler=cmd_complete)

@@ -4,7 +4,7 @@ suggestion is still the answer, so it is served without running the model again.
 Only greedy single-choice requests qualify (their output is a function of the prompt); the
 served remainder is the earlier completion's text, which a fresh run would reproduce up to
 tokenization differences at the seam. It is on by default and can be switched off with
-`--typeahead false`.
+`--no-typeahead`.
 
 It keeps digests of the code it saw, never the code itself: 64 prompts of up to the body
 limit each would otherwise stay in memory.

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fauxpilot.config.settings import ConfigError, Settings
+from pydantic_settings import CliSettingsSource
+
+from fauxpilot.config.settings import (
+    ConfigError,
+    ConfigFileSource,
+    Settings,
+    reading_config_file,
+)
 
 CONFIG_ENV = "FAUXPILOT_CONFIG"
 
@@ -29,27 +35,19 @@ def default_config_path() -> Path:
 
 def read_config(path: Path) -> dict[str, Any]:
     """The settings in a config file; {} when there is none. Unknown keys are an error."""
-    if not path.is_file():
-        return {}
-    try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"cannot read the config file {path}: {error}") from error
-    unknown = sorted(set(values) - set(Settings.model_fields))
-    if unknown:
-        raise ConfigError(f"{path}: unknown settings {', '.join(unknown)}")
-    return values
+    return dict(ConfigFileSource(Settings, path).toml_data)
 
 
-def load_settings(given: Mapping[str, Any], config_path: Path | None = None) -> Settings:
-    """Settings from flags (`given`), the environment and the config file, in that order."""
-    path = config_path or default_config_path()
-    from_file = {
-        name: value
-        for name, value in read_config(path).items()
-        if f"FAUXPILOT_{name.upper()}" not in os.environ
-    }
-    return Settings(**{**from_file, **given})
+def load_settings(
+    given: Mapping[str, Any],
+    config_path: Path | None = None,
+    flags: CliSettingsSource[Any] | None = None,
+) -> Settings:
+    """Settings from the command line's flags (a pydantic-settings CLI source), `given`
+    values, the environment and the config file, in that order; pydantic-settings merges
+    them."""
+    with reading_config_file(config_path or default_config_path()):
+        return Settings(_cli_settings_source=flags, **given)
 
 
 def write_config(path: Path, values: Mapping[str, Any]) -> None:

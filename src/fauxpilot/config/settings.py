@@ -13,11 +13,20 @@ each default is written once, here or in the layer that owns it (`CompletionFiel
 from __future__ import annotations
 
 import os
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from fauxpilot.completion.types import (
     CompletionFields,
@@ -246,14 +255,64 @@ class CompletionSettings(StopFields, CompletionFields, BaseSettings):
         return CompletionOptions.model_validate({**chosen, "stops": stops})
 
 
+# The config file the Settings being built read, set only around one build (config/file.py).
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("fauxpilot_config_file", default=None)
+
+
+@contextmanager
+def reading_config_file(path: Path) -> Iterator[None]:
+    """Settings built inside read `path` (TOML) below the flags and the environment."""
+    token = _CONFIG_FILE.set(path)
+    try:
+        yield
+    finally:
+        _CONFIG_FILE.reset(token)
+
+
+class ConfigFileSource(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source, strict: a key that names no setting is an error (a
+    typo would otherwise be ignored), and so is a file that is not TOML."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        try:
+            super().__init__(settings_cls, toml_file=path)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"cannot read the config file {path}: {error}") from error
+        unknown = sorted(set(self.toml_data) - set(settings_cls.model_fields))
+        if unknown:
+            raise ConfigError(f"{path}: unknown settings {', '.join(unknown)}")
+
+
 # pydantic lists the last base's fields first: flags and --help read engine, server, completion.
 class Settings(CompletionSettings, ServerSettings, EngineSettings):
     """Every setting of `fauxpilot serve`: the engine, server and completion groups in one.
 
     Owns each setting's default, bound and description; the env var (FAUXPILOT_<NAME>), the
     flag (--<name>) and the config-file key are derived from the field name. Building one
-    reads only the environment and what it is given; it must never do I/O at import, load a
-    model or open a socket.
+    reads only the environment, what it is given and, inside `reading_config_file`, that
+    file; it must never do I/O at import, load a model or open a socket.
     """
+
+    model_config = ENV_CONFIG
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Highest first: flags (pydantic-settings puts a CLI source before these), values
+        given in code, FAUXPILOT_* variables, the config file; then the defaults."""
+        path = _CONFIG_FILE.get()
+        if path is None:
+            return init_settings, env_settings
+        return init_settings, env_settings, ConfigFileSource(settings_cls, path)
+
+
+class OneShotSettings(CompletionSettings, EngineSettings):
+    """The settings `fauxpilot complete` takes: the model's and the suggestion's, no server's."""
 
     model_config = ENV_CONFIG
