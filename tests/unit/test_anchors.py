@@ -25,6 +25,7 @@ def job(prompt: str, suffix: str = SUFFIX, **changes: object) -> CompletionJob:
 
 def service(**options: object) -> tuple[CompletionService, FakeEngine]:
     engine = FakeEngine(context_length=512)
+    options = {"fim_anchor_chars": 64, **options}
     chosen = CompletionOptions(typeahead=False, suffix_rank_lines=0, **options)  # type: ignore[arg-type]
     return CompletionService(engine, chosen), engine
 
@@ -106,3 +107,7 @@ def test_the_engine_runs_the_anchored_prompt_and_a_fit_check_keeps_it_in_context
     assert text_after_middle(engine.requests[-1].prompt_tokens) == "12"
     long_typed = prompt_of(completion, job("z = 12", max_tokens=512 - 20))
     assert long_typed[-1] == MIDDLE  # no room for the anchor: laid out (and trimmed) anew
+
+
+def test_anchors_are_off_by_default_for_their_quality_cost() -> None:
+    assert CompletionOptions().fim_anchor_chars == 0
