@@ -46,14 +46,13 @@ def plot_pass_rates(runs: list[PlottedRun], path: Path) -> None:
     width = 0.8 / len(configurations)
     figure, axis = pyplot.subplots(figsize=(1.8 + 1.6 * len(sets) * len(configurations), 4.2))
     for index, configuration in enumerate(configurations):
-        for run in runs:
-            if run.configuration != configuration:
-                continue
-            rate, tasks = pass_rate(run.path)
-            x = sets.index(run.task_set) - 0.4 + width * (index + 0.5)
-            bar = axis.bar(x, 100 * rate, width, color=f"C{index}")
-            axis.bar_label(bar, [f"{100 * rate:.1f} %\n({tasks})"], fontsize=8)
-        axis.bar([], [], color=f"C{index}", label=configuration)
+        chosen = [run for run in runs if run.configuration == configuration]
+        rates = [pass_rate(run.path) for run in chosen]
+        positions = [sets.index(run.task_set) - 0.4 + width * (index + 0.5) for run in chosen]
+        heights = [100 * rate for rate, _ in rates]
+        bars = axis.bar(positions, heights, width, color=f"C{index}", label=configuration)
+        labels = [f"{100 * rate:.1f} %\n({tasks})" for rate, tasks in rates]
+        axis.bar_label(bars, labels, fontsize=8)
     axis.set_xticks(range(len(sets)), sets)
     axis.set_ylabel("pass@1, % (tasks)")
     axis.set_ylim(0, 105)
