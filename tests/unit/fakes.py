@@ -87,11 +87,15 @@ class FakeEngine:
     step_delay: float = 0.0
     # Log-probability of prompt token `index` (for prompt_logprobs); -1.0 when None.
     prompt_logprob: Callable[[list[int], int], float] | None = None
+    heals_tokens: bool = False  # claims to honour first_token_prefix (token healing)
     _tokenizer: ByteTokenizer = field(default_factory=ByteTokenizer)
 
     @property
     def model(self) -> ModelInfo:
-        return ModelInfo("fake", "/dev/null", self.context_length, 266, self.family)
+        return ModelInfo(
+            "fake", "/dev/null", self.context_length, 266, self.family,
+            heals_tokens=self.heals_tokens,
+        )  # fmt: skip
 
     @property
     def tokenizer(self) -> ByteTokenizer:

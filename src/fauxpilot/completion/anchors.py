@@ -27,6 +27,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from fauxpilot.completion.fim import PreparedPrompt
+from fauxpilot.completion.healing import heal_last_token
 from fauxpilot.completion.types import ContextFile
 from fauxpilot.engine.base import Tokenizer
 
@@ -68,9 +69,13 @@ class FimAnchors:
         key: AnchorKey,
         prefix: str,
         room: int,
+        heal: bool = False,
     ) -> PreparedPrompt | None:
         """The anchor's prompt with the text typed since after it, if one fits in `room`
-        tokens (the context less max_tokens); None when the prompt must be laid out anew."""
+        tokens (the context less max_tokens); None when the prompt must be laid out anew.
+
+        With `heal` (the engine honours it), the typed text's last token is left for the
+        model to choose (healing.py)."""
         found = self._find(key, prefix)
         if found is None:
             return None
@@ -78,10 +83,12 @@ class FimAnchors:
         typed_tokens = tokenizer.tokenize(typed, special=False) if typed else []
         if len(anchor.prompt.tokens) + len(typed_tokens) > room:
             return None
+        tokens = [*anchor.prompt.tokens, *typed_tokens]
+        healed = b""
+        if heal:
+            tokens, healed = heal_last_token(tokens, len(typed_tokens), tokenizer)
         return dataclasses.replace(
-            anchor.prompt,
-            tokens=[*anchor.prompt.tokens, *typed_tokens],
-            text=anchor.prompt.text + typed,
+            anchor.prompt, tokens=tokens, text=anchor.prompt.text + typed, healed=healed
         )
 
     def remember(self, key: AnchorKey, prefix: str, prompt: PreparedPrompt) -> None:

@@ -19,6 +19,7 @@ class ChoiceDecoder:
         index: int,
         with_logprobs: bool,
         stop_options: StopOptions | None = None,
+        healed: bytes = b"",
     ) -> None:
         rules = stop_rules(job, stop_options)
         self.stops: StopAssembler[LogprobEntry | None] = StopAssembler(rules)
@@ -30,6 +31,8 @@ class ChoiceDecoder:
         self._offset = 0
         self._index = index
         self._texts: list[str] = []
+        # Bytes the first token starts with that the client has already (token healing).
+        self._healed = healed
 
     @property
     def text(self) -> str:
@@ -48,7 +51,12 @@ class ChoiceDecoder:
         self.prompt_entries.append(_entry(text, event, offset))
 
     def token(self, event: TokenEvent) -> ChoiceDelta | None:
-        text = self._utf8.push(event.piece)
+        piece = event.piece
+        if self._healed:
+            if piece.startswith(self._healed):
+                piece = piece[len(self._healed) :]
+            self._healed = b""
+        text = self._utf8.push(piece)
         entry = _entry(text, event, 0) if self._with_logprobs else None
         return self._delta(self.stops.push(text, entry))
 

@@ -55,7 +55,9 @@ class ChoiceGenerator:
         """The choice's text as it is generated; the last delta has its finish reason."""
         job, prompt = run.job, run.prompt
         request = self._generation_request(run)
-        decoder = ChoiceDecoder(job, run.index, run.logprobs is not None, self._options.stops)
+        decoder = ChoiceDecoder(
+            job, run.index, run.logprobs is not None, self._options.stops, prompt.healed
+        )
         if job.echo and not request.prompt_logprobs:
             yield decoder.echo(prompt.text, [])
         finish_reason = "length"
@@ -103,6 +105,7 @@ class ChoiceGenerator:
             cache_scope=job.cache_scope,
             session_key=session_key(job, run.prompt),
             model=job.model,
+            first_token_prefix=run.prompt.healed,
         )
 
     def _stop_token_ids(self) -> frozenset[int]:

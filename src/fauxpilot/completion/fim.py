@@ -32,6 +32,9 @@ class PreparedPrompt:
     left_to_right: PreparedPrompt | None = None
     # Where `text`'s tokens start: after BOS and any prompt-format tokens before the code.
     text_start: int = 0
+    # Token healing (healing.py): the bytes of the typed token left out of `tokens`, which
+    # the first generated token must start with and the output must not repeat.
+    healed: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -183,4 +186,5 @@ def left_to_right_part(prompt: PreparedPrompt, fim: FimTokens) -> PreparedPrompt
         prompt.text,
         prompt.trimmed,
         text_start=code_start,
+        healed=prompt.healed,
     )

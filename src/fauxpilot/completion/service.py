@@ -143,7 +143,8 @@ class CompletionService:
         anchors = self._anchors if job.middle is None and not job.echo else None
         key = AnchorKey(job.cache_scope, job.suffix or "", job.context_files)
         if anchors is not None:
-            anchored = anchors.layout(tokenizer, key, prompt, context - job.max_tokens)
+            heal = self._options.fim_anchor_heal and self._engine.model.heals_tokens
+            anchored = anchors.layout(tokenizer, key, prompt, context - job.max_tokens, heal)
             if anchored is not None:
                 return anchored
         fim_prompt = build_fim(

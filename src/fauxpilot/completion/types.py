@@ -130,6 +130,11 @@ class CompletionFields(BaseModel):
         description="lay out up to this many characters typed after a cached FIM prompt "
         "after its middle token instead of reading its suffix again (0: off; 64 is fast)",
     )
+    fim_anchor_heal: bool = Field(
+        True,
+        description="with FIM anchors, let the model choose the typed text's last token "
+        "(token healing; llama.cpp engines)",
+    )
     # A request with `suffix: ""` gets the FIM layout (with an empty suffix section).
     fim_empty_suffix: bool = Field(
         False, description='give a request with suffix "" the FIM layout (empty suffix section)'

@@ -77,6 +77,9 @@ class GenerationRequest:
     # The model name the client asked for; an engine serving several (a gateway's LoRA
     # adapters, ModelInfo.aliases) picks by it, the others ignore it.
     model: str | None = None
+    # Token healing (fauxpilot.completion.healing): the first generated token must start
+    # with these bytes; only engines whose ModelInfo.heals_tokens is true honour it.
+    first_token_prefix: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,8 @@ class ModelInfo:
     scores_prompts: bool = True
     # Other model names it answers to (a gateway's LoRA adapters), listed by /v1/models.
     aliases: tuple[str, ...] = ()
+    # Whether it honours GenerationRequest.first_token_prefix (token healing).
+    heals_tokens: bool = False
 
 
 class EngineStatus(StrEnum):

@@ -75,6 +75,7 @@ def llama_model_info(spec: GgufSpec, vocab: Tokenizer, size: int, context: int) 
         context_length=context,
         vocab_size=size,
         family=spec.family or detect_family(vocab.special_token_id),
+        heals_tokens=True,
     )
 
 

@@ -41,6 +41,7 @@ from fauxpilot.engine.sampling import (
     top_logprobs,
 )
 from fauxpilot.engine.slots import Slot, SlotMemory, SlotPool
+from fauxpilot.engine.token_prefix import TokenPrefixIndex
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ class Scheduler:
         self._active: list[Generation] = []
         self._wakeup = threading.Condition()
         self._stopping = False
+        self._prefix_index: TokenPrefixIndex | None = None  # built for the first healing
 
     # --- called from other threads -------------------------------------------------------
 
@@ -355,6 +357,8 @@ class Scheduler:
         """The next token at `position`, delivered; None when the sequence finished."""
         request = sequence.request
         adjusted = adjust_logits(logits, request.sampling, sequence.counts)
+        if request.first_token_prefix and sequence.generated == 0:
+            adjusted = self._only_tokens_starting_with(adjusted, request.first_token_prefix)
         token = sample(adjusted, request.sampling, sequence.rng)
         if token in request.stop_token_ids:
             self._finish(sequence, "stop")
@@ -375,6 +379,17 @@ class Scheduler:
             self._finish(sequence, "length")
             return None
         return token
+
+    def _only_tokens_starting_with(self, logits: Logits, prefix: bytes) -> Logits:
+        """`logits` with every token whose bytes do not start with `prefix` ruled out."""
+        if self._prefix_index is None:
+            self._prefix_index = TokenPrefixIndex(self._model.piece, logits.size)
+        allowed = self._prefix_index.starting_with(prefix)
+        if allowed.size == 0:  # cannot happen for a prefix that is a token's own bytes
+            return logits
+        masked = np.full_like(logits, -np.inf)
+        masked[allowed] = logits[allowed]
+        return masked
 
     def _top(self, logprobs: LogProbs, k: int) -> tuple[TokenLogprob, ...]:
         return tuple(
