@@ -111,3 +111,25 @@ def test_the_engine_runs_the_anchored_prompt_and_a_fit_check_keeps_it_in_context
 
 def test_anchors_are_off_by_default_for_their_quality_cost() -> None:
     assert CompletionOptions().fim_anchor_chars == 0
+
+
+def test_anchors_together_stay_within_their_memory_budget() -> None:
+    from fauxpilot.completion.anchors import AnchorKey, FimAnchors
+    from fauxpilot.completion.fim import PreparedPrompt
+    from tests.unit.fakes import ByteTokenizer
+
+    anchors = FimAnchors(64, capacity=32, budget_bytes=10_000)
+    tokenizer = ByteTokenizer()
+
+    def kept(suffix: str, prefix: str) -> bool:
+        key = AnchorKey("", suffix, ())
+        return anchors.layout(tokenizer, key, prefix + "a", room=100_000) is not None
+
+    for number in range(5):  # each ~2,100 bytes: four fit in 10,000
+        laid_out = PreparedPrompt([1] * 10, "x" * 1_000, False)
+        anchors.remember(AnchorKey("", f"s{number}", ()), "p" * 1_000, laid_out)
+    assert [kept(f"s{number}", "p" * 1_000) for number in range(5)] == [False] + [True] * 4
+    huge = "p" * 20_000
+    anchors.remember(AnchorKey("", "huge", ()), huge, PreparedPrompt([1], huge, False))
+    assert not kept("huge", huge), "too large to keep at all"
+    assert kept("s4", "p" * 1_000), "and nothing else was dropped for it"

@@ -32,6 +32,10 @@ from fauxpilot.completion.types import ContextFile
 from fauxpilot.engine.base import Tokenizer
 
 DEFAULT_CAPACITY = 32
+# What all anchors together may hold (their texts and token lists, roughly): a client may
+# send prompts up to the body limit, and 32 of those must not pile up in memory.
+DEFAULT_BUDGET_BYTES = 64 * 1024 * 1024
+TOKEN_BYTES = 8  # a token id, as counted against the budget
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,11 @@ class FimAnchor:
     prefix: str  # the client's prefix when the prompt was laid out
     prompt: PreparedPrompt  # ends with the middle token
 
+    @property
+    def size(self) -> int:
+        """Roughly the bytes this anchor keeps: its texts and its tokens."""
+        return len(self.prefix) + len(self.prompt.text) + TOKEN_BYTES * len(self.prompt.tokens)
+
 
 class FimAnchors:
     """The last FIM layout per cursor context, to lay out its next keystrokes after it.
@@ -57,10 +66,17 @@ class FimAnchors:
     are prepared in worker threads.
     """
 
-    def __init__(self, max_chars: int, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(
+        self,
+        max_chars: int,
+        capacity: int = DEFAULT_CAPACITY,
+        budget_bytes: int = DEFAULT_BUDGET_BYTES,
+    ) -> None:
         self._max_chars = max_chars
         self._capacity = capacity
+        self._budget = budget_bytes
         self._anchors: OrderedDict[AnchorKey, FimAnchor] = OrderedDict()
+        self._held = 0  # the sizes of the anchors held, suffixes of their keys included
         self._lock = threading.Lock()
 
     def layout(
@@ -93,11 +109,20 @@ class FimAnchors:
 
     def remember(self, key: AnchorKey, prefix: str, prompt: PreparedPrompt) -> None:
         """Keep a freshly laid out FIM prompt (ending with its middle token) as the anchor."""
+        anchor = FimAnchor(prefix, prompt)
+        if _held_size(key, anchor) > self._budget:
+            return  # too large to keep at all
         with self._lock:
-            self._anchors.pop(key, None)
-            self._anchors[key] = FimAnchor(prefix, prompt)
-            while len(self._anchors) > self._capacity:
-                self._anchors.popitem(last=False)
+            self._forget(key)
+            self._anchors[key] = anchor
+            self._held += _held_size(key, anchor)
+            while len(self._anchors) > self._capacity or self._held > self._budget:
+                self._forget(next(iter(self._anchors)))
+
+    def _forget(self, key: AnchorKey) -> None:
+        anchor = self._anchors.pop(key, None)
+        if anchor is not None:
+            self._held -= _held_size(key, anchor)
 
     def _find(self, key: AnchorKey, prefix: str) -> tuple[FimAnchor, str] | None:
         """The key's anchor and the text typed after it, at most max_chars.
@@ -119,3 +144,7 @@ class FimAnchors:
             if known.endswith(body):
                 return anchor, prefix[len(body) :]
         return None
+
+
+def _held_size(key: AnchorKey, anchor: FimAnchor) -> int:
+    return anchor.size + len(key.suffix) + sum(len(file.text) for file in key.context_files)
