@@ -43,7 +43,9 @@ def test_the_scheduler_allows_only_healing_tokens_first_then_samples_freely() ->
 
 def anchored_service(heals: bool) -> tuple[CompletionService, FakeEngine]:
     engine = FakeEngine(context_length=512, heals_tokens=heals)
-    options = CompletionOptions(typeahead=False, suffix_rank_lines=0, fim_anchor_chars=64)
+    options = CompletionOptions(
+        typeahead=False, suffix_rank_lines=0, fim_anchor_chars=64, fim_anchor_heal=True
+    )
     return CompletionService(engine, options), engine
 
 
