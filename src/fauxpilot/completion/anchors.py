@@ -14,9 +14,10 @@ becomes the next anchor.
 
 Measured (EVAL.md "FIM anchors"), this costs quality where the typed text ends inside a word:
 its last token is then a short piece (` o` of ` operations`) that the model, reading it as
-its own output, takes for a finished word. So it is off by default; healing that last token
-(dropping it and constraining the first generated token to start with its text) is the way
-to keep the speed without the cost.
+its own output, takes for a finished word. So it is off by default. `layout(heal=True)`
+heals that last token (healing.py: dropped, and the first generated token constrained to
+start with its bytes), which gave the random-span score back; it too is off until the
+single-line set and the speed are measured with it.
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ class FimAnchors:
             return None
         tokens = [*anchor.prompt.tokens, *typed_tokens]
         healed = b""
-        if heal:
-            tokens, healed = heal_last_token(tokens, len(typed_tokens), tokenizer)
+        if heal and typed_tokens:
+            tokens, healed = heal_last_token(tokens, tokenizer)
         return dataclasses.replace(
             anchor.prompt, tokens=tokens, text=anchor.prompt.text + typed, healed=healed
         )

@@ -14,13 +14,11 @@ from __future__ import annotations
 from fauxpilot.engine.base import Tokenizer
 
 
-def heal_last_token(
-    tokens: list[int], typed_tokens: int, tokenizer: Tokenizer
-) -> tuple[list[int], bytes]:
-    """`tokens` less its last one when that is typed text (among the last `typed_tokens`),
-    and the dropped token's bytes, which the first generated token must start with;
-    `tokens` and b"" when there is nothing to heal."""
-    if typed_tokens <= 0 or not tokens:
+def heal_last_token(tokens: list[int], tokenizer: Tokenizer) -> tuple[list[int], bytes]:
+    """`tokens`, which end with typed text, less their last one, and that token's bytes,
+    which the first generated token must start with; `tokens` and b"" when the last token
+    has no bytes (a special token)."""
+    if not tokens:
         return tokens, b""
     dropped = tokenizer.piece(tokens[-1])
     if not dropped:
