@@ -46,7 +46,8 @@ fi
 # A few tokens from the tiny model prove the build (and pick another if it crashes here).
 tiny_model=$(.venv/bin/fauxpilot models pull smollm2-135m)
 .venv/bin/python -m fauxpilot.native.llama_setup --venv .venv --probe-model "$tiny_model"
-# Debian packages the tests use: bubblewrap (the evaluation sandbox's strongest isolation).
+# Debian packages the tests use: bubblewrap (the evaluation sandbox's strongest isolation)
+# and chromium (the web pages' test drives it through Playwright; about 1 minute).
 # Without root or apt, the tests that need them are skipped.
 debian_package() {  # debian_package COMMAND PACKAGE
   command -v "$1" >/dev/null 2>&1 && return 0
@@ -61,6 +62,7 @@ debian_package() {  # debian_package COMMAND PACKAGE
 }
 if $with_tests; then
   debian_package bwrap bubblewrap
+  debian_package chromium chromium
   # The tests also serve the default model; fetch and verify it now.
   .venv/bin/fauxpilot models pull qwen2.5-coder-0.5b >/dev/null
   # And the gateway tests run vLLM (for CPUs) and vllm-router, in their own venv (~70 s).

@@ -13,14 +13,25 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fauxpilot import __version__
-from fauxpilot.api import chat, editors, llama_server, openai, operations
+from fauxpilot.api import (
+    chat,
+    dashboard,
+    editors,
+    events,
+    explain,
+    llama_server,
+    openai,
+    operations,
+)
 from fauxpilot.api.admission import Admission
 from fauxpilot.api.auth import ApiKeyAuth
 from fauxpilot.api.config import ApiConfig
 from fauxpilot.api.errors import install_error_handlers
+from fauxpilot.api.history import MetricsHistory
 from fauxpilot.api.hosts import HostCheck
 from fauxpilot.api.limits import BodySizeLimit
 from fauxpilot.api.metrics import MeteredEngine, Metrics, MetricsMiddleware
+from fauxpilot.api.recent import PromptExplanations
 from fauxpilot.api.state import AppState
 from fauxpilot.completion.service import CompletionService
 from fauxpilot.completion.types import CompletionOptions
@@ -81,16 +92,19 @@ def create_app(
     metrics = Metrics()
     metrics.watch_engine(engine)
     metered = MeteredEngine(engine, metrics)
+    history = MetricsHistory(metrics.registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loading = asyncio.create_task(asyncio.to_thread(_start_engine, engine, on_start_failure))
+        recording = asyncio.create_task(history.run())
         if not load_in_background:
             await loading
         try:
             yield
         finally:
-            await asyncio.gather(loading, return_exceptions=True)
+            recording.cancel()
+            await asyncio.gather(loading, recording, return_exceptions=True)
             await asyncio.to_thread(engine.close)
 
     # FastAPI's own /docs loads Swagger UI from a CDN (blank when air-gapped): web/ serves it.
@@ -98,9 +112,18 @@ def create_app(
         title="FauxPilot", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     service = CompletionService(metered, options)
-    app.state.fauxpilot = AppState(metered, service, model_name, metrics, config.cache_per_key)
+    metrics.watch_typeahead(lambda: service.typeahead_hits)
+    app.state.fauxpilot = AppState(
+        metered,
+        service,
+        model_name,
+        metrics,
+        config.cache_per_key,
+        explanations=PromptExplanations() if config.explain_prompts else None,
+        history=history,
+    )
     install_error_handlers(app)
-    for module in (openai, editors, llama_server, chat, operations):
+    for module in (openai, editors, llama_server, chat, operations, events, explain, dashboard):
         app.include_router(module.router)
     install_pages(app)
     # Added innermost first: a request meets them in the reverse order.

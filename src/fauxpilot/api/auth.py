@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -16,6 +17,9 @@ from fauxpilot.web.routes import is_page_path
 OPEN_PATHS = frozenset({"/health"})
 KEY_SCOPE_ENTRY = "fauxpilot.key"
 ANONYMOUS = "anonymous"
+# The label of the key the request being served came with (ANONYMOUS with keys off): the
+# token counts per key are made where the tokens are, far from the request's scope.
+current_key_label: ContextVar[str] = ContextVar("current_key_label", default=ANONYMOUS)
 
 
 def presented_key(headers: dict[bytes, bytes]) -> str | None:
@@ -33,6 +37,12 @@ def key_label(key: str | None) -> str:
     if key is None:
         return ANONYMOUS
     return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def scope_key_label(scope: Scope) -> str:
+    """The label of the key a request came with (ANONYMOUS with keys off or on an open path)."""
+    key = scope.get(KEY_SCOPE_ENTRY)
+    return key_label(key if isinstance(key, str) else None)
 
 
 class KeyChecker:
@@ -76,7 +86,11 @@ class ApiKeyAuth:
                 return
             scope[KEY_SCOPE_ENTRY] = key
         scope.setdefault(KEY_SCOPE_ENTRY, None)
-        await self.app(scope, receive, send)
+        label = current_key_label.set(key_label(scope[KEY_SCOPE_ENTRY]))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_key_label.reset(label)
 
 
 def _open_path(path: str) -> bool:

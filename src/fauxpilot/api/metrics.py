@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fauxpilot.api.auth import current_key_label, scope_key_label
 from fauxpilot.engine.base import (
     Engine,
     EngineEvent,
@@ -22,6 +24,17 @@ from fauxpilot.engine.base import (
     Tokenizer,
 )
 
+# The routes that run the model: the dashboard's request rate and latency, and per-key usage.
+GENERATION_ROUTES = frozenset(
+    {
+        "/v1/completions",
+        "/v1/engines/{engine}/completions",
+        "/v1/chat/completions",
+        "/infill",
+        "/completion",
+    }
+)
+COMPLETION_EVENTS = ("view", "select", "dismiss")
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 UNMATCHED_ROUTE = "unmatched"  # fuzzers and scanners must not grow the label set
 
@@ -66,6 +79,28 @@ class Metrics:
             "fauxpilot_completion_tokens", "Tokens generated", registry=self.registry
         )
 
+        # By a label derived from the key (auth.key_label), never the key itself; the keys
+        # are the configured ones, so the label set stays small.
+        self.key_requests = Counter(
+            "fauxpilot_key_requests",
+            "Generation requests by API key label",
+            ["key"],
+            registry=self.registry,
+        )
+        self.key_tokens = Counter(
+            "fauxpilot_key_tokens",
+            "Prompt and completion tokens by API key label",
+            ["key", "kind"],
+            registry=self.registry,
+        )
+        self.completion_events = Counter(
+            "fauxpilot_completion_events",
+            "Suggestions shown (view), accepted (select) or dismissed, as clients report them",
+            ["event", "language", "key"],
+            registry=self.registry,
+        )
+        self.registry.register(_AcceptanceCollector(self.completion_events))
+
         # Running sums for the hit ratio (prometheus counters do not expose their values).
         self._prompt_total = 0
         self._cached_total = 0
@@ -73,12 +108,24 @@ class Metrics:
     def record_prompt(self, prompt_tokens: int, cached_tokens: int) -> None:
         self.prompt_tokens.inc(prompt_tokens)
         self.cached_prompt_tokens.inc(cached_tokens)
+        self.key_tokens.labels(current_key_label.get(), "prompt").inc(prompt_tokens)
         self._prompt_total += prompt_tokens
         self._cached_total += cached_tokens
 
     @property
     def cache_hit_ratio(self) -> float:
         return self._cached_total / self._prompt_total if self._prompt_total else 0.0
+
+    def record_completion_token(self) -> None:
+        self.completion_tokens.inc()
+        self.key_tokens.labels(current_key_label.get(), "completion").inc()
+
+    def count_event(self, event: str, language: str, key: str) -> None:
+        self.completion_events.labels(event, language, key).inc()
+
+    def watch_typeahead(self, hits: Callable[[], int]) -> None:
+        """Expose the completion service's typeahead hits, read at every scrape."""
+        self.registry.register(_TypeaheadCollector(hits))
 
     def watch_engine(self, engine: Engine) -> None:
         """Expose the engine's queue and slots, read at every scrape."""
@@ -115,6 +162,63 @@ class _EngineCollector(Collector):
             "Share of all prompt tokens so far that came from a slot's cache",
             value=self._metrics.cache_hit_ratio,
         )
+
+
+class _TypeaheadCollector(Collector):
+    def __init__(self, hits: Callable[[], int]) -> None:
+        self._hits = hits
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "fauxpilot_typeahead_hits",
+            "Requests answered from the last suggestion because the user typed its start",
+            value=self._hits(),
+        )
+
+
+class _AcceptanceCollector(Collector):
+    """Accepted share of the suggestions shown, by language and by key, from the events."""
+
+    def __init__(self, events: Counter) -> None:
+        self._events = events
+
+    def collect(self) -> Iterator[Metric]:
+        counts = event_counts(
+            sample for family in self._events.collect() for sample in family.samples
+        )
+        for label in ("language", "key"):
+            ratio = GaugeMetricFamily(
+                f"fauxpilot_acceptance_ratio_by_{label}",
+                f"Suggestions selected per suggestion viewed, by {label}",
+                labels=[label],
+            )
+            for name, events in sorted(group_events(counts, label).items()):
+                if events.get("view"):
+                    ratio.add_metric([name], events.get("select", 0) / events["view"])
+            yield ratio
+
+
+EventCounts = dict[tuple[str, str, str], float]  # (event, language, key) -> count
+
+
+def event_counts(samples: Iterable[Sample]) -> EventCounts:
+    """The completion-event counter's values among a registry's samples."""
+    counts: EventCounts = {}
+    for sample in samples:
+        if sample.name == "fauxpilot_completion_events_total":
+            labels = sample.labels
+            counts[(labels["event"], labels["language"], labels["key"])] = sample.value
+    return counts
+
+
+def group_events(counts: EventCounts, by: str) -> dict[str, dict[str, float]]:
+    """Event totals per language or per key: {name: {"view": n, "select": n, ...}}."""
+    position = {"language": 1, "key": 2}[by]
+    grouped: dict[str, dict[str, float]] = {}
+    for labels, value in counts.items():
+        events = grouped.setdefault(labels[position], {})
+        events[labels[0]] = events.get(labels[0], 0) + value
+    return grouped
 
 
 def _upstream_metrics(health: Health) -> Iterator[Metric]:
@@ -161,6 +265,8 @@ class MetricsMiddleware:
         finally:
             route = _route_template(scope)
             self.metrics.requests.labels(route, _method_label(scope), str(status)).inc()
+            if route in GENERATION_ROUTES:
+                self.metrics.key_requests.labels(scope_key_label(scope)).inc()
             self.metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
 
 
@@ -208,7 +314,7 @@ class MeteredEngine:
                     if not first_token_seen:
                         first_token_seen = True
                         self._metrics.time_to_first_token.observe(time.perf_counter() - started)
-                    self._metrics.completion_tokens.inc()
+                    self._metrics.record_completion_token()
                 yield event
         finally:
             await generator.aclose()

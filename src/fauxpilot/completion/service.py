@@ -91,6 +91,7 @@ class CompletionService:
         self._engine = engine
         self._options = options or CompletionOptions()
         self._typeahead = TypeaheadCache() if self._options.typeahead else None
+        self._typeahead_hits = 0
         # Line-in-middle already keeps the cache valid while a line is typed.
         anchoring = self._options.fim_anchor_chars > 0 and not self._options.fim_line_in_middle
         self._anchors = FimAnchors(self._options.fim_anchor_chars) if anchoring else None
@@ -99,6 +100,15 @@ class CompletionService:
         self._ranked = RankedChoice(
             engine, generator, self._options.suffix_rank_lines, self._typeahead
         )
+
+    @property
+    def typeahead_hits(self) -> int:
+        """Requests answered from the last suggestion, without the model, so far."""
+        return self._typeahead_hits
+
+    @property
+    def options(self) -> CompletionOptions:
+        return self._options
 
     def prepare(self, job: CompletionJob) -> PreparedJob:
         """The job with a token prompt for each of its prompts (blocking: run it off the
@@ -242,6 +252,7 @@ class CompletionService:
         hit = self._typeahead.lookup(job)
         if hit is None:
             return None
+        self._typeahead_hits += 1
         tokens = len(self._engine.tokenizer.tokenize(hit.text, special=False))
         return _Served(ChoiceDelta(0, hit.text, None, hit.finish_reason), tokens)
 

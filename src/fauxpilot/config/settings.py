@@ -198,6 +198,12 @@ class ApiLimits(BaseModel):
     request_timeout_seconds: float = Field(
         120.0, ge=0.0, le=86400.0, description="deadline of one request (0: none)"
     )
+    # Off: a prompt is the client's code; on, each key reads back only its own.
+    explain_prompts: bool = Field(
+        False,
+        description="let a client read back the prompt built for each of its last "
+        "completions (GET /v1/completions/ID/prompt, the playground's why panel)",
+    )
 
 
 class ServerSettings(ApiLimits, BaseSettings):

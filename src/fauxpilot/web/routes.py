@@ -1,5 +1,10 @@
-"""Browser pages: the API reference at `/docs` with Swagger UI's files from the package (no CDN,
-so it works air-gapped), and the package's static files under `/static`."""
+"""Browser pages: the playground at `/`, the dashboard at `/dashboard`, the API reference at
+`/docs` (Swagger UI's files from the package: no CDN, so it works air-gapped), and the
+package's static files under `/static`.
+
+The pages hold no data: they call the API (with the key the user types), so they and their
+assets are open while every JSON route they read needs the key.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,30 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).parent / "static"
+PAGES_DIR = Path(__file__).parent / "pages"
 STATIC_PREFIX = "/static"
 DOCS_PATH = "/docs"
 OPENAPI_PATH = "/openapi.json"
+PLAYGROUND_PATH = "/"
+DASHBOARD_PATH = "/dashboard"
 # What a browser loads before it can be given a key: pages and their assets, never data.
-PAGE_PATHS = frozenset({DOCS_PATH, OPENAPI_PATH})
+PAGE_PATHS = frozenset({DOCS_PATH, OPENAPI_PATH, PLAYGROUND_PATH, DASHBOARD_PATH})
 
 router = APIRouter(include_in_schema=False)
+
+
+@router.get(PLAYGROUND_PATH)
+async def playground() -> FileResponse:
+    return FileResponse(PAGES_DIR / "playground.html", media_type="text/html")
+
+
+@router.get(DASHBOARD_PATH)
+async def dashboard_page() -> FileResponse:
+    return FileResponse(PAGES_DIR / "dashboard.html", media_type="text/html")
 
 
 @router.get(DOCS_PATH)
