@@ -3,6 +3,7 @@ const WIDTH = 560;
 const HEIGHT = 150;
 const MARGIN = { left: 48, right: 8, top: 8, bottom: 20 };
 const SVG = "http://www.w3.org/2000/svg";
+const WINDOW_SECONDS = 3600;
 
 function element(name, attributes, text) {
   const node = document.createElementNS(SVG, name);
@@ -21,9 +22,10 @@ export function drawChart(svg, points, lines, format) {
   svg.replaceChildren();
   const values = points.flatMap((point) => lines.map((line) => point[line.key])).filter((v) => v != null);
   const top = Math.max(...values, 0) || 1;
-  const first = points.length ? points[0].end : 0;
-  const last = points.length ? points[points.length - 1].end : 1;
-  const span = Math.max(last - first, 1);
+  // Always the whole hour, the newest minute at the right: a new server's points start there.
+  const last = points.length ? points[points.length - 1].end : Date.now() / 1000;
+  const first = last - WINDOW_SECONDS;
+  const span = WINDOW_SECONDS;
   const x = (time) => MARGIN.left + ((time - first) / span) * (WIDTH - MARGIN.left - MARGIN.right);
   const y = (value) => HEIGHT - MARGIN.bottom - (value / top) * (HEIGHT - MARGIN.top - MARGIN.bottom);
   svg.append(
@@ -31,12 +33,10 @@ export function drawChart(svg, points, lines, format) {
     element("text", { x: MARGIN.left - 4, y: y(top) + 10, class: "tick", "text-anchor": "end" }, format(top)),
     element("text", { x: MARGIN.left - 4, y: y(0), class: "tick", "text-anchor": "end" }, format(0)),
   );
-  if (points.length) {
-    svg.append(
-      element("text", { x: MARGIN.left, y: HEIGHT - 4, class: "tick" }, clockTime(first)),
-      element("text", { x: WIDTH - MARGIN.right, y: HEIGHT - 4, class: "tick", "text-anchor": "end" }, clockTime(last)),
-    );
-  }
+  svg.append(
+    element("text", { x: MARGIN.left, y: HEIGHT - 4, class: "tick" }, clockTime(first)),
+    element("text", { x: WIDTH - MARGIN.right, y: HEIGHT - 4, class: "tick", "text-anchor": "end" }, clockTime(last)),
+  );
   for (const line of lines) {
     const shown = points.filter((point) => point[line.key] != null);
     const coordinates = shown.map((point) => [x(point.end).toFixed(1), y(point[line.key]).toFixed(1)]);

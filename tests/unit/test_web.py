@@ -47,6 +47,7 @@ def test_the_playground_and_dashboard_load_their_assets_from_the_server(
     response = client.get(page)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
     urls = _asset_urls(response.text)
     scripts = [url for url in urls if url.endswith(".js")]
     assert scripts, "the page runs no script"
