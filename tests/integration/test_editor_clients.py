@@ -101,6 +101,64 @@ def test_tabby_agent_segments(tiny_server: Server) -> None:
     answer = response.json()
     assert answer["id"] and answer["choices"][0]["index"] == 0
     assert isinstance(answer["choices"][0]["text"], str)
+    # The agent then reports what the user did with it (select_kind: a partial, line accept).
+    for event_type, query in (("view", ""), ("select", "?select_kind=line")):
+        event = {"type": event_type, "completion_id": answer["id"], "choice_index": 0}
+        reported = httpx.post(
+            f"{tiny_server.base_url}/events{query}", json=event, timeout=30,
+            headers={"Authorization": "Bearer token"},
+        )  # fmt: skip
+        assert reported.status_code == 200
+    dashboard = httpx.get(f"{tiny_server.base_url}/dashboard", timeout=30).json()
+    python = next(row for row in dashboard["languages"] if row["language"] == "python")
+    assert python["view"] >= 1 and python["select"] >= 1
+
+
+def test_vscode_fauxpilot_inline(tiny_server: Server) -> None:
+    """vscode-fauxpilot: the engine route through the OpenAI SDK, no suffix, no stream."""
+    client = openai.OpenAI(
+        base_url=f"{tiny_server.base_url}/engines/codegen", api_key="dummy", max_retries=0
+    )
+    answer = client.completions.create(
+        model="fastertransformer",
+        prompt="def is_even(number):\n    return",
+        max_tokens=200,
+        temperature=0.1,
+        stop=["\n"],
+    )
+    text = answer.choices[0].text
+    assert "\n" not in text
+    assert answer.choices[0].finish_reason in ("stop", "length")
+    assert answer.usage is not None and 0 < answer.usage.completion_tokens <= 200
+
+
+def test_llama_vscode_infill(tiny_server: Server) -> None:
+    """llama.vscode: llama.vim's body plus n_cmpl, a Bearer key when one is set."""
+    body = {
+        "id_slot": 0,
+        "input_prefix": "const items = [1, 2, 3];\n",
+        "input_suffix": "\nconsole.log(total);\n",
+        "input_extra": [{"text": "export const ZERO = 0;\n", "time": 1, "filename": "zero.js"}],
+        "prompt": "const total = ",
+        "n_predict": 24,
+        "n_cmpl": 1,
+        "top_k": 40,
+        "top_p": 0.99,
+        "stream": False,
+        "samplers": ["top_k", "top_p", "infill"],
+        "cache_prompt": True,
+        "t_max_prompt_ms": 500,
+        "t_max_predict_ms": 1000,
+    }
+    response = httpx.post(
+        f"{tiny_server.url}/infill", json=body, timeout=120,
+        headers={"Authorization": "Bearer no-key-needed"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    answer = response.json()
+    assert isinstance(answer["content"], str)
+    assert 0 < answer["tokens_predicted"] <= 24
+    assert {"truncated", "tokens_cached", "timings"} <= answer.keys()
 
 
 def test_openai_sdk_chat(tiny_server: Server) -> None:
