@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +35,11 @@ REPOS: dict[str, dict[str, bytes]] = {
         "training/args.bin": b"not needed",
     },
 }
+BIG_REPO = "team/big-GGUF"
+BIG_FILE = "big-q4_k_m.gguf"
+# Larger than huggingface_hub's 10 MiB download chunk, so that a part of it reaches the disk.
+BIG = b"GGUF" + bytes(range(256)) * (24 * 4096)  # 24 MiB and 4 bytes
+REPOS[BIG_REPO] = {BIG_FILE: BIG}
 TOKEN = "hf_test_token_0001"
 
 
@@ -41,6 +47,8 @@ class FakeHub(BaseHTTPRequestHandler):
     """The parts of the hub's API that huggingface_hub uses to list and download files."""
 
     requests: ClassVar[list[tuple[str, str, str | None]]] = []
+    ranges: ClassVar[list[str]] = []  # the Range headers of file downloads
+    cut_once: ClassVar[set[str]] = set()  # files whose first download breaks off halfway
 
     def do_HEAD(self) -> None:
         self._answer(head=True)
@@ -68,11 +76,35 @@ class FakeHub(BaseHTTPRequestHandler):
                 return
             for prefix in (f"/{repo}/resolve/main/", f"/{repo}/resolve/{COMMIT}/"):
                 if path.startswith(prefix) and path[len(prefix) :] in files:
-                    data = files[path[len(prefix) :]]
-                    headers = {"X-Repo-Commit": COMMIT, "ETag": f'"{_oid(data)}"'}
-                    self._send(200, data, head, "application/octet-stream", headers)
+                    self._file(path[len(prefix) :], files[path[len(prefix) :]], head)
                     return
         self._send(404, b'{"error": "Repository not found"}', head)
+
+    def _file(self, name: str, data: bytes, head: bool) -> None:
+        headers = {"X-Repo-Commit": COMMIT, "ETag": f'"{_oid(data)}"', "Accept-Ranges": "bytes"}
+        if head:
+            self._send(200, data, head, "application/octet-stream", headers)
+            return
+        asked = self.headers.get("range")
+        self.ranges.append(asked or "")
+        if name in self.cut_once:  # the connection drops halfway, as on a flaky network
+            self.cut_once.discard(name)
+            self.send_response(200)
+            self.send_header("content-length", str(len(data)))
+            for header, value in headers.items():
+                self.send_header(header, value)
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if asked and asked.startswith("bytes=") and asked.endswith("-"):
+            start = int(asked[len("bytes=") : -1])
+            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+            self._send(206, data[start:], head, "application/octet-stream", headers)
+            return
+        self._send(200, data, head, "application/octet-stream", headers)
 
     def _json(self, value: object, head: bool) -> None:
         self._send(200, json.dumps(value).encode(), head)
@@ -109,6 +141,8 @@ def hub_url() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     FakeHub.requests.clear()
+    FakeHub.ranges.clear()
+    FakeHub.cut_once.clear()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
@@ -182,3 +216,14 @@ def test_a_private_repository_without_a_token_and_a_missing_offline_file_say_wha
     offline = pull(tmp_path, hub_url, GGUF_REPO, HF_HUB_OFFLINE="1")
     assert offline.returncode != 0 and FakeHub.requests == []
     assert "models import" in offline.stderr, offline.stderr
+
+
+def test_a_download_cut_halfway_resumes_where_it_stopped(tmp_path: Path, hub_url: str) -> None:
+    FakeHub.cut_once.add(BIG_FILE)
+    model = pulled(tmp_path, hub_url, BIG_REPO, "big-q4_k_m")
+    linked = tmp_path / "home/models" / model["filename"]
+    assert hashlib.sha256(linked.read_bytes()).digest() == hashlib.sha256(BIG).digest()
+    # The second request asked only for what the first did not bring.
+    assert len(FakeHub.ranges) == 2 and FakeHub.ranges[0] == "", FakeHub.ranges
+    resumed_at = int(FakeHub.ranges[1].removeprefix("bytes=").removesuffix("-"))
+    assert 0 < resumed_at <= len(BIG) // 2
