@@ -25,7 +25,7 @@ def job(prompt: str, suffix: str = SUFFIX, **changes: object) -> CompletionJob:
 
 def service(**options: object) -> tuple[CompletionService, FakeEngine]:
     engine = FakeEngine(context_length=512)
-    options = {"fim_anchor_chars": 64, **options}
+    options = {"fim_anchor_chars": 64, "fim_anchor_heal": False, **options}
     chosen = CompletionOptions(typeahead=False, suffix_rank_lines=0, **options)  # type: ignore[arg-type]
     return CompletionService(engine, chosen), engine
 
@@ -89,15 +89,11 @@ def test_anchors_are_kept_apart_by_key_scope_context_files_and_echo() -> None:
     assert echoed[-1] == MIDDLE
 
 
-def test_off_or_with_line_in_middle_every_keystroke_is_laid_out_anew() -> None:
-    for options, expected in (
-        ({"fim_anchor_chars": 0}, ""),
-        ({"fim_line_in_middle": True}, "c = "),
-    ):
-        completion, _ = service(**options)
-        prompt_of(completion, job("a = 1\nb = "))
-        later = prompt_of(completion, job("a = 1\nb = 2\nc = "))
-        assert text_after_middle(later) == expected
+def test_off_every_keystroke_is_laid_out_anew() -> None:
+    completion, _ = service(fim_anchor_chars=0)
+    prompt_of(completion, job("a = 1\nb = "))
+    later = prompt_of(completion, job("a = 1\nb = 2\nc = "))
+    assert text_after_middle(later) == ""
 
 
 def test_the_engine_runs_the_anchored_prompt_and_a_fit_check_keeps_it_in_context() -> None:
@@ -109,8 +105,13 @@ def test_the_engine_runs_the_anchored_prompt_and_a_fit_check_keeps_it_in_context
     assert long_typed[-1] == MIDDLE  # no room for the anchor: laid out (and trimmed) anew
 
 
-def test_anchors_are_off_by_default_for_their_quality_cost() -> None:
-    assert CompletionOptions().fim_anchor_chars == 0
+def test_by_default_keystrokes_are_anchored_and_healed() -> None:
+    engine = FakeEngine(context_length=512, heals_tokens=True)
+    completion = CompletionService(engine)  # the shipped defaults
+    asyncio.run(completion.complete(completion.prepare(job("z = "))))
+    asyncio.run(completion.complete(completion.prepare(job("z = 12"))))
+    sent = engine.requests[-1]
+    assert text_after_middle(sent.prompt_tokens) == "1" and sent.first_token_prefix == b"2"
 
 
 def test_anchors_together_stay_within_their_memory_budget() -> None:

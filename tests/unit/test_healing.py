@@ -59,12 +59,20 @@ def test_an_anchored_prompt_leaves_its_last_typed_token_to_the_model() -> None:
     assert result.choices[0].text == " + 3\n", "the client has the '2' already"
 
 
-def test_engines_that_cannot_heal_get_the_whole_typed_text() -> None:
+def test_engines_that_cannot_heal_get_no_anchors_unless_healing_is_turned_off() -> None:
     completion, engine = anchored_service(heals=False)
     asyncio.run(completion.complete(completion.prepare(job("z = "))))
     asyncio.run(completion.complete(completion.prepare(job("z = 12"))))
     sent = engine.requests[-1]
-    assert text_after_middle(sent.prompt_tokens) == "12" and sent.first_token_prefix == b""
+    assert text_after_middle(sent.prompt_tokens) == "" and sent.first_token_prefix == b""
+    engine = FakeEngine(context_length=512, heals_tokens=False)
+    options = CompletionOptions(
+        typeahead=False, suffix_rank_lines=0, fim_anchor_chars=64, fim_anchor_heal=False
+    )
+    completion = CompletionService(engine, options)  # speed chosen over quality
+    asyncio.run(completion.complete(completion.prepare(job("z = "))))
+    asyncio.run(completion.complete(completion.prepare(job("z = 12"))))
+    assert text_after_middle(engine.requests[-1].prompt_tokens) == "12"
 
 
 def test_a_fresh_layout_is_not_healed() -> None:

@@ -104,27 +104,6 @@ def test_family_detection_reads_the_vocabulary() -> None:
     assert detect_family(lambda text: None).name == "plain"
 
 
-def test_cursor_line_goes_after_the_middle_token() -> None:
-    fim = fim_tokens(tokenizer, FAMILIES["qwen2.5-coder"])
-    assert fim is not None
-    prefix = "def f(x):\n    retu"
-    built = build_fim(tokenizer, fim, prefix, "\nprint(1)\n", 1000, 16, line_in_middle=True)
-    middle = built.tokens.index(SPECIALS["<|fim_middle|>"])
-    assert text_of(built.tokens[middle + 1 :]) == "    retu"
-    assert text_of(built.tokens[1 : built.tokens.index(SPECIALS["<|fim_suffix|>"])]) == (
-        "def f(x):\n"
-    )
-    assert built.text == prefix
-
-
-def test_each_keystroke_only_appends_to_a_line_in_middle_prompt() -> None:
-    fim = fim_tokens(tokenizer, FAMILIES["qwen2.5-coder"])
-    assert fim is not None
-    before = build_fim(tokenizer, fim, "x = 1\nre", "\ny = 2\n", 1000, 16, line_in_middle=True)
-    after = build_fim(tokenizer, fim, "x = 1\nret", "\ny = 2\n", 1000, 16, line_in_middle=True)
-    assert after.tokens[: len(before.tokens)] == before.tokens
-
-
 def test_repository_context_goes_first_nearest_file_last() -> None:
     fim = fim_tokens(tokenizer, FAMILIES["qwen2.5-coder"])
     assert fim is not None and fim.file_separator == SPECIALS["<|file_sep|>"]

@@ -93,7 +93,7 @@ def _layout_name(prompt: PreparedPrompt, model: ModelInfo, tokenizer: Tokenizer)
         return "left-to-right"
     if prompt.tokens[-1] == middle:
         return "fill-in-the-middle"
-    # Anchors, --fim-line-in-middle and /infill's `prompt` put text after the middle token.
+    # FIM anchors and /infill's `prompt` put text after the middle token.
     return "fill-in-the-middle, text after the middle token"
 
 

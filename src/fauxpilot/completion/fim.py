@@ -105,12 +105,6 @@ def build_from_tokens(
     return PreparedPrompt(kept, text, trimmed=len(kept) < len(tokens))
 
 
-def split_cursor_line(prefix: str) -> tuple[str, str]:
-    """The prefix up to the start of the cursor's line, and the typed part of that line."""
-    cut = prefix.rfind("\n") + 1
-    return prefix[:cut], prefix[cut:]
-
-
 def build_fim(
     tokenizer: Tokenizer,
     fim: FimTokens,
@@ -119,24 +113,16 @@ def build_fim(
     context_length: int,
     max_tokens: int,
     *,
-    line_in_middle: bool = False,
     context_files: Sequence[ContextFile] = (),
     suffix_share: float = SUFFIX_SHARE,
     context_share: float = CONTEXT_SHARE,
     middle: str | None = None,
 ) -> PreparedPrompt:
-    """`<prefix-token> P <suffix-token> S <middle-token>`, trimmed to fit around the cursor.
-
-    With `line_in_middle`, the typed part of the cursor's line goes after the middle token,
-    as if the model had written it: each keystroke then only appends to the prompt, so the
-    KV cache of everything before it (suffix included) stays valid.
-    """
+    """`<prefix-token> P <suffix-token> S <middle-token>`, trimmed to fit around the cursor;
+    a client's `middle` text (llama.cpp's /infill `prompt`) goes after the middle token."""
     lead = leading_tokens(tokenizer)
     budget = room_for_prompt(context_length, max_tokens, len(lead) + 3)
-    if middle is not None:  # the client put text after the middle token itself (llama.vim)
-        head, line = prefix, middle
-    else:
-        head, line = split_cursor_line(prefix) if line_in_middle else (prefix, "")
+    head, line = prefix, middle or ""
     line_tokens = tokenizer.tokenize(line, special=False) if line else []
     if len(line_tokens) > budget // 4:  # a huge line (minified code): keep the plain layout
         head, line, line_tokens = head + line, "", []

@@ -92,8 +92,7 @@ class CompletionService:
         self._options = options or CompletionOptions()
         self._typeahead = TypeaheadCache() if self._options.typeahead else None
         self._typeahead_hits = 0
-        # Line-in-middle already keeps the cache valid while a line is typed.
-        anchoring = self._options.fim_anchor_chars > 0 and not self._options.fim_line_in_middle
+        anchoring = self._options.fim_anchor_chars > 0
         self._anchors = FimAnchors(self._options.fim_anchor_chars) if anchoring else None
         generator = ChoiceGenerator(engine, self._options)
         self._plain = PlainChoices(generator, self._typeahead)
@@ -151,9 +150,11 @@ class CompletionService:
         # An anchor may hold older text before a window's start than this request sent,
         # which an echo would show.
         anchors = self._anchors if job.middle is None and not job.echo else None
+        heal = self._options.fim_anchor_heal
+        if heal and not self._engine.model.heals_tokens:
+            anchors = None  # anchored without healing costs quality (EVAL.md): lay out anew
         key = AnchorKey(job.cache_scope, job.suffix or "", job.context_files)
         if anchors is not None:
-            heal = self._options.fim_anchor_heal and self._engine.model.heals_tokens
             anchored = anchors.layout(tokenizer, key, prompt, context - job.max_tokens, heal)
             if anchored is not None:
                 return anchored
@@ -164,7 +165,6 @@ class CompletionService:
             job.suffix or "",
             context,
             job.max_tokens,
-            line_in_middle=self._options.fim_line_in_middle,
             context_files=job.context_files,
             suffix_share=self._options.suffix_share,
             context_share=self._options.context_share,

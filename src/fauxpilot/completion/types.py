@@ -117,23 +117,20 @@ class CompletionFields(BaseModel):
     inherits them, so each default is written here only.
     """
 
-    # Put the typed part of the cursor's line after the FIM middle token (cache-friendly).
-    fim_line_in_middle: bool = Field(
-        False, description="put the typed part of the cursor's line after the FIM middle token"
-    )
-    # Off by default: it answers keystrokes ~4x sooner but costs infilling quality (EVAL.md,
-    # "FIM anchors"): a typed word cut mid-token after the middle token misleads the model.
+    # Keystrokes typed after a cached FIM prompt go after its middle token, so each appends
+    # to the cache instead of reading the suffix again (anchors.py): ~4x sooner on a line the
+    # model cannot predict (BENCHMARKS.md), no quality lost with healing on (EVAL.md).
     fim_anchor_chars: int = Field(
-        0,
+        64,
         ge=0,
         le=4096,
         description="lay out up to this many characters typed after a cached FIM prompt "
-        "after its middle token instead of reading its suffix again (0: off; 64 is fast)",
+        "after its middle token instead of reading its suffix again (0: off)",
     )
-    # Off until measured on both infilling sets and for speed (issue 20); on random-span
-    # with typing replayed it scored 25.0 % against 23.8 % with anchors off (EVAL.md).
+    # Without it, a word typed halfway after the middle token reads as a finished word and
+    # anchors cost 3.7 points of random-span infilling (EVAL.md, "FIM anchors").
     fim_anchor_heal: bool = Field(
-        False,
+        True,
         description="with FIM anchors, let the model choose the typed text's last token "
         "(token healing; llama.cpp engines)",
     )
