@@ -40,7 +40,7 @@ function fillTable(id, rows, columns) {
 
 function render(data) {
   const { server, engine, totals, last_hour: hour, series } = data;
-  setText("model", `${server.model} (${server.model_file || server.family})`);
+  setText("model", server.model_file ? `${server.model} (${server.model_file})` : server.model);
   setText("build", `fauxpilot ${server.version} · Python ${server.python}` + (server.llama_cpp_python ? ` · llama-cpp-python ${server.llama_cpp_python}` : ""));
   setText("engine-status", engine.status + (engine.detail ? `: ${engine.detail}` : ""));
   document.getElementById("engine-status").className = engine.status === "ok" ? "good" : "bad";

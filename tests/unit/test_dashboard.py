@@ -13,6 +13,7 @@ from fauxpilot.api import create_app
 from fauxpilot.api.config import ApiConfig
 from fauxpilot.api.history import MetricsHistory, Snapshot, interval, quantile
 from fauxpilot.api.metrics import GENERATION_ROUTES, LATENCY_BUCKETS, Metrics
+from fauxpilot.engine.base import EngineNotReady, ModelInfo
 
 from .fakes import FakeEngine
 
@@ -71,6 +72,23 @@ def test_the_dashboard_shows_what_metrics_counts(client: TestClient, engine: Fak
     assert data["last_hour"]["requests"] == 4
     assert data["series"] and data["series"][-1]["requests"] == 4
     assert data["last_hour"]["latency_p50"] is not None
+
+
+class LoadingEngine(FakeEngine):
+    """An engine still loading its model: it has no model information yet."""
+
+    @property
+    def model(self) -> ModelInfo:
+        raise EngineNotReady("model fake is loading")
+
+
+def test_the_dashboard_shows_a_loading_engine_instead_of_failing() -> None:
+    with TestClient(create_app(LoadingEngine(ready=False), "fake")) as client:
+        response = client.get("/v1/dashboard")
+    assert response.status_code == 200
+    data = response.json()
+    assert data["engine"]["status"] == "loading"
+    assert data["server"]["model"] == "fake" and "model_file" not in data["server"]
 
 
 def test_usage_per_key_is_shown_by_label_and_never_by_key(keyed: TestClient) -> None:

@@ -18,7 +18,7 @@ from fauxpilot import __version__
 from fauxpilot.api.history import MetricsHistory, Snapshot, read_samples, take_snapshot
 from fauxpilot.api.metrics import COMPLETION_EVENTS, EventCounts, event_counts, group_events
 from fauxpilot.api.state import AppState, app_state
-from fauxpilot.engine.base import Health
+from fauxpilot.engine.base import EngineNotReady, Health
 
 router = APIRouter()
 
@@ -45,17 +45,23 @@ async def dashboard(request: Request) -> JSONResponse:
 
 
 def _server_info(state: AppState) -> dict[str, Any]:
-    model = state.engine.model
-    return {
+    info: dict[str, Any] = {
         "version": __version__,
         "python": platform.python_version(),
         "llama_cpp_python": _installed_version("llama_cpp_python"),
         "model": state.model_name,
-        "model_file": PurePath(model.path).name if model.path else "",
-        "family": model.family.name,
-        "context_length": model.context_length,
         "explain_prompts": state.explanations is not None,
     }
+    try:
+        model = state.engine.model
+    except EngineNotReady:
+        return info  # loading or restarting: the engine's status says so
+    info.update(
+        model_file=PurePath(model.path).name if model.path else "",
+        family=model.family.name,
+        context_length=model.context_length,
+    )
+    return info
 
 
 def _installed_version(distribution: str) -> str | None:
