@@ -118,9 +118,9 @@ def create_app(
         service,
         model_name,
         metrics,
+        history,
         config.cache_per_key,
         explanations=PromptExplanations() if config.explain_prompts else None,
-        history=history,
     )
     install_error_handlers(app)
     for module in (openai, editors, llama_server, chat, operations, events, explain, dashboard):

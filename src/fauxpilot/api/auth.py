@@ -86,7 +86,7 @@ class ApiKeyAuth:
                 return
             scope[KEY_SCOPE_ENTRY] = key
         scope.setdefault(KEY_SCOPE_ENTRY, None)
-        label = current_key_label.set(key_label(scope[KEY_SCOPE_ENTRY]))
+        label = current_key_label.set(scope_key_label(scope))
         try:
             await self.app(scope, receive, send)
         finally:

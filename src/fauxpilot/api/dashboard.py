@@ -15,8 +15,14 @@ from fastapi.responses import JSONResponse
 from prometheus_client.samples import Sample
 
 from fauxpilot import __version__
-from fauxpilot.api.history import MetricsHistory, Snapshot, read_samples, take_snapshot
-from fauxpilot.api.metrics import COMPLETION_EVENTS, EventCounts, event_counts, group_events
+from fauxpilot.api.history import Snapshot, read_samples, take_snapshot
+from fauxpilot.api.metrics import (
+    COMPLETION_EVENTS,
+    EventCounts,
+    acceptance_ratio,
+    event_counts,
+    group_events,
+)
 from fauxpilot.api.state import AppState, app_state
 from fauxpilot.engine.base import EngineNotReady, Health
 
@@ -26,7 +32,7 @@ router = APIRouter()
 @router.get("/v1/dashboard")
 async def dashboard(request: Request) -> JSONResponse:
     state = app_state(request)
-    history = state.history or MetricsHistory(state.metrics.registry)
+    history = state.history
     samples = read_samples(state.metrics.registry)
     current = take_snapshot(samples, history.clock())
     events = event_counts(samples)
@@ -108,7 +114,7 @@ def _acceptance_rows(events: EventCounts, by: str) -> list[dict[str, Any]]:
     for name, counts in sorted(group_events(events, by).items()):
         row: dict[str, Any] = {by: name}
         row.update({event: counts.get(event, 0.0) for event in COMPLETION_EVENTS})
-        row["acceptance"] = row["select"] / row["view"] if row["view"] else None
+        row["acceptance"] = acceptance_ratio(counts)
         rows.append(row)
     return rows
 

@@ -193,8 +193,9 @@ class _AcceptanceCollector(Collector):
                 labels=[label],
             )
             for name, events in sorted(group_events(counts, label).items()):
-                if events.get("view"):
-                    ratio.add_metric([name], events.get("select", 0) / events["view"])
+                accepted = acceptance_ratio(events)
+                if accepted is not None:
+                    ratio.add_metric([name], accepted)
             yield ratio
 
 
@@ -219,6 +220,12 @@ def group_events(counts: EventCounts, by: str) -> dict[str, dict[str, float]]:
         events = grouped.setdefault(labels[position], {})
         events[labels[0]] = events.get(labels[0], 0) + value
     return grouped
+
+
+def acceptance_ratio(events: dict[str, float]) -> float | None:
+    """Suggestions selected per suggestion viewed; None before any was viewed."""
+    views = events.get("view", 0.0)
+    return events.get("select", 0.0) / views if views else None
 
 
 def _upstream_metrics(health: Health) -> Iterator[Metric]:

@@ -45,9 +45,7 @@ async def prepare_job(request: Request, make_job: Callable[[AppState], Completio
     admitted = admitted_of(request.scope)
     if admitted is not None:
         admitted.count_sequences(sequences_of(job))
-    prepared = await state.prepare(job)
-    state.remember(prepared, request)
-    return ReadyJob(state, prepared)
+    return ReadyJob(state, await state.prepare(job, request))
 
 
 def sequences_of(job: CompletionJob) -> int:

@@ -14,10 +14,10 @@ becomes the next anchor.
 
 Measured (EVAL.md "FIM anchors"), this costs quality where the typed text ends inside a word:
 its last token is then a short piece (` o` of ` operations`) that the model, reading it as
-its own output, takes for a finished word. So it is off by default. `layout(heal=True)`
-heals that last token (healing.py: dropped, and the first generated token constrained to
-start with its bytes), which gave the random-span score back; it too is off until the
-single-line set and the speed are measured with it.
+its own output, takes for a finished word. `layout(heal=True)` heals that last token
+(healing.py: dropped, and the first generated token constrained to start with its bytes),
+which gives the score back on both sets; the service anchors only with healing unless the
+user turns healing off (`--no-fim-anchor-heal`).
 """
 
 from __future__ import annotations
