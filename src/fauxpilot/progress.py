@@ -6,6 +6,7 @@ its plain log lines; `bar.disable` tells a caller which of the two it is writing
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 from tqdm import tqdm
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def on_terminal() -> bool:
@@ -39,3 +41,37 @@ def _bar_style(description: str, unit: str) -> dict[str, Any]:
         "dynamic_ncols": True,
         "file": sys.stderr,
     }
+
+
+class Steps:
+    """A bar over the named steps of a job whose library reports nothing finer (a conversion
+    inside CTranslate2 or transformers): which step runs, how many are done, time so far.
+    Off a terminal each step is one log line instead."""
+
+    def __init__(self, description: str, steps: Sequence[str]) -> None:
+        self._description = description
+        self._steps = list(steps)
+        self._bar = progress_bar(len(self._steps), description, unit="step")
+
+    def begin(self, step: str) -> None:
+        """Mark the steps before `step` done and show `step` as the one running."""
+        done = self._steps.index(step)
+        if self._bar.disable:
+            log.info("%s: %s (step %d of %d)", self._description, step, done + 1, len(self._steps))
+            return
+        self._bar.set_postfix_str(step, refresh=False)
+        self._bar.update(done - self._bar.n)
+        self._bar.refresh()  # a step can take minutes: show it now, not at the next update
+
+    def finish(self) -> None:
+        if not self._bar.disable:
+            self._bar.set_postfix_str("done", refresh=False)
+            self._bar.update(len(self._steps) - self._bar.n)
+
+    def __enter__(self) -> Steps:
+        return self
+
+    def __exit__(self, failure: type[BaseException] | None, *rest: object) -> None:
+        if failure is None:
+            self.finish()
+        self._bar.close()

@@ -27,6 +27,7 @@ pytest.importorskip("ctranslate2")
 pytest.importorskip("transformers")
 
 from tests.checkpoints import greedy_continuation, make_tiny_codegen
+from tests.terminal import bar_lines, run_on_terminal
 
 pytestmark = pytest.mark.integration
 
@@ -61,12 +62,16 @@ def test_a_tiny_codegen_checkpoint_is_imported_and_served_through_ctranslate2(
 ) -> None:
     model, tokenizer = make_tiny_codegen(tmp_path / "codegen")
     home = tmp_path / "home"
-    imported = _fauxpilot(
-        "models", "import", str(tmp_path / "codegen"), "--name", "tiny-codegen",
-        "--home", str(home),
-    )  # fmt: skip
-    assert imported.returncode == 0, imported.stderr
-    assert "converted for CTranslate2" in imported.stdout
+    # Imported on a terminal: the conversion shows its steps on a bar.
+    status, shown = run_on_terminal([
+        sys.executable, "-m", "fauxpilot", "models", "import", str(tmp_path / "codegen"),
+        "--name", "tiny-codegen", "--home", str(home),
+    ])  # fmt: skip
+    assert status == 0, shown
+    assert "converted for CTranslate2" in shown
+    bars = bar_lines(shown, "converting for CTranslate2")
+    assert bars and "4/4" in bars[-1] and "done" in bars[-1], shown
+    assert any("reading the weights" in bar for bar in bars), shown
     listing = _fauxpilot("models", "list", "--home", str(home))
     assert "tiny-codegen" in listing.stdout and "installed" in listing.stdout
 

@@ -26,6 +26,7 @@ from fauxpilot.finetune.export import merged_model
 from fauxpilot.finetune.train import RunManifest
 from fauxpilot.models.quantize import QUANT_TYPES, gguf_file_type
 from tests.engines import check_same_greedy_tokens
+from tests.terminal import bar_lines, run_on_terminal
 
 pytestmark = pytest.mark.integration
 
@@ -69,8 +70,12 @@ def test_dataset_train_resume_evaluate_export_and_serve(tmp_path: Path) -> None:
     base_gguf = RunManifest.read(run).base_gguf
     assert base_gguf is not None
     base = Path(base_gguf)
-    small = _fauxpilot("finetune", "export", str(run), "--out", str(run / "base-type.gguf"))
-    assert small.returncode == 0, small.stderr[-3000:]
+    # On a terminal, llama.cpp's quantizer shows its tensors on a bar.
+    status, shown = run_on_terminal([sys.executable, "-m", "fauxpilot", "finetune", "export",
+                                     str(run), "--out", str(run / "base-type.gguf")])  # fmt: skip
+    assert status == 0, shown[-3000:]
+    bars = bar_lines(shown, "tensor/s]")
+    assert bars and "quantizing to q4_1: 100%" in bars[-1], shown[-3000:]
     assert gguf_file_type(run / "base-type.gguf") == gguf_file_type(base) == QUANT_TYPES["q4_1"]
     size = (run / "base-type.gguf").stat().st_size
     assert 0.9 < size / base.stat().st_size < 1.1 < (run / "export.gguf").stat().st_size / size

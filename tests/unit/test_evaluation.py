@@ -8,6 +8,8 @@ import math
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -49,6 +51,7 @@ from fauxpilot.evaluation.tasks import (
     move_cursor,
     program_for,
 )
+from tests.terminal import bar_lines, run_on_terminal
 
 SINGLE_LINE = (
     Path(__file__).resolve().parents[3]
@@ -522,6 +525,27 @@ def test_cli_infilling_run_reports_pass_at_1(
     assert "stop ['\\n']" in report  # the single-line set stops at the end of the line
     written = [json.loads(line)["task_id"] for line in out.read_text().splitlines()]
     assert sorted(written) == sorted(task.task_id for task in tasks)
+
+
+def test_cli_draws_a_bar_with_the_pass_rate_on_a_terminal_and_logs_off_one(
+    canonical_server: str, infilling_task: Task, tmp_path: Path
+) -> None:
+    tasks = [as_editor_sends(task) for task in load_infilling(SINGLE_LINE)[::2][:3]]
+    CanonicalHandler.solutions = {task.prompt: task.canonical_solution for task in tasks}
+    command = [sys.executable, "-m", "fauxpilot", "eval", "infilling", "--data", str(SINGLE_LINE),
+               "--url", canonical_server, "--every", "2", "--limit", "3"]  # fmt: skip
+    status, shown = run_on_terminal([*command, "--out", str(tmp_path / "tty.jsonl")])
+    assert status == 0, shown
+    bars = bar_lines(shown, "task/s")
+    assert bars and "tasks: 100%" in bars[-1] and "3/3" in bars[-1]
+    assert "pass@1 100.0%" in bars[-1]
+
+    piped = subprocess.run(
+        [*command, "--out", str(tmp_path / "pipe.jsonl")], capture_output=True, text=True
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert "task/s" not in piped.stderr + piped.stdout
+    assert "3/3 tasks" in piped.stderr and "pass@1: 100.0%" in piped.stdout
 
 
 def test_typing_replay_sends_the_prompt_short_of_its_last_characters() -> None:

@@ -25,11 +25,21 @@ native_log = logging.getLogger("fauxpilot.llama.cpp")
 _NATIVE_LEVELS = {3: logging.WARNING, 4: logging.ERROR}
 
 
-@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
-def _native_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+def forward_native_log(level: int, text: bytes) -> None:
+    """One of llama.cpp's log messages, to our logger at our level for it."""
     message = text.decode("utf-8", errors="replace").rstrip()
     if message:
         native_log.log(_NATIVE_LEVELS.get(level, logging.DEBUG), "%s", message)
+
+
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+def _native_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    forward_native_log(level, text)
+
+
+def native_log_callback() -> Any:
+    """The callback that routes llama.cpp's log to ours, for `llama_log_set`."""
+    return _native_log
 
 
 @dataclass(frozen=True)

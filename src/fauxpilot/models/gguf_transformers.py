@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fauxpilot.models.convert import ConversionError
+from fauxpilot.progress import Steps
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,12 @@ AWKWARD_TEXTS = (
     "I'm sure they'll've done it; DON'T shout!!!",
 )
 NOT_ARCHITECTURES = {"general", "tokenizer"}
+TRANSFORMERS_STEPS = (
+    "reading the tokenizer",
+    "checking it against llama.cpp",
+    "dequantizing the weights",
+    "writing the checkpoint",
+)
 
 
 class TokenizerMismatchError(ConversionError):
@@ -45,23 +52,28 @@ def convert_with_transformers(source: Path, work: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(source.parent), source.name
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    texts = sample_texts()
-    differing = tokenizer_mismatches(source, tokenizer, texts)
-    if differing:
-        raise TokenizerMismatchError(
-            f"transformers' tokenizer for {source.name} splits {len(differing)} of "
-            f"{len(texts)} sample texts differently from llama.cpp (first: "
-            f"{differing[0][:60]!r})"
-        )
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    # transformers keeps its GGUF "quantizer" on the model although the weights it loaded are
-    # plain float32 (dequantized), and refuses to save such a model: let go of it.
-    model.hf_quantizer = None  # type: ignore[assignment]
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(str(work), safe_serialization=True)
-    tokenizer.save_pretrained(str(work))
+    with Steps("converting with transformers", TRANSFORMERS_STEPS) as steps:
+        steps.begin(TRANSFORMERS_STEPS[0])
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        steps.begin(TRANSFORMERS_STEPS[1])
+        texts = sample_texts()
+        differing = tokenizer_mismatches(source, tokenizer, texts)
+        if differing:
+            raise TokenizerMismatchError(
+                f"transformers' tokenizer for {source.name} splits {len(differing)} of "
+                f"{len(texts)} sample texts differently from llama.cpp (first: "
+                f"{differing[0][:60]!r})"
+            )
+        steps.begin(TRANSFORMERS_STEPS[2])
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        # transformers keeps its GGUF "quantizer" on the model although the weights it loaded
+        # are plain float32 (dequantized), and refuses to save such a model: let go of it.
+        model.hf_quantizer = None  # type: ignore[assignment]
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        steps.begin(TRANSFORMERS_STEPS[3])
+        model.save_pretrained(str(work), safe_serialization=True)
+        tokenizer.save_pretrained(str(work))
     log.info("converted %s with transformers' GGUF loader", source.name)
 
 

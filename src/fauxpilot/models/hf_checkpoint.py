@@ -14,14 +14,17 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fauxpilot.models.store import ModelFileError
+from fauxpilot.progress import Steps
 
 log = logging.getLogger(__name__)
 
 CT2_DIR = "ctranslate2"
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model")
+CT2_STEPS = ("reading the weights", "reading the tokenizer", "converting", "copying the tokenizer")
 # Architectures CTranslate2's Transformers converter handles that complete code.
 ARCHITECTURES = {
     "CodeGenForCausalLM": "CodeGen (Salesforce codegen-350M … 16B, mono/multi/nl)",
@@ -111,9 +114,11 @@ def convert_to_ctranslate2(checkpoint: Checkpoint, target: Path) -> Path:
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     log.info("converting %s for CTranslate2 (once; cached in %s)", checkpoint.folder, target)
     try:
-        converter = TransformersConverter(str(checkpoint.folder), low_cpu_mem_usage=True)
-        converter.convert(str(work), force=True)
-        _copy_tokenizer(checkpoint.folder, work)
+        with Steps("converting for CTranslate2", CT2_STEPS) as steps:
+            converter = _converter_reporting_to(steps, TransformersConverter)
+            converter(str(checkpoint.folder), low_cpu_mem_usage=True).convert(str(work), force=True)
+            steps.begin(CT2_STEPS[-1])
+            _copy_tokenizer(checkpoint.folder, work)
         shutil.rmtree(target, ignore_errors=True)
         work.rename(target)
     except Exception as error:
@@ -124,6 +129,23 @@ def convert_to_ctranslate2(checkpoint: Checkpoint, target: Path) -> Path:
             f"CTranslate2 could not convert {checkpoint.folder}: {error}"
         ) from error
     return target
+
+
+def _converter_reporting_to(steps: Steps, converter: type[Any]) -> type[Any]:
+    """CTranslate2's converter, marking each of its steps on `steps` as it reaches it."""
+
+    class ReportingConverter(converter):  # type: ignore[misc]
+        def load_model(self, *args: Any, **kwargs: Any) -> Any:
+            steps.begin(CT2_STEPS[0])
+            return super().load_model(*args, **kwargs)
+
+        def load_tokenizer(self, *args: Any, **kwargs: Any) -> Any:
+            steps.begin(CT2_STEPS[1])
+            tokenizer = super().load_tokenizer(*args, **kwargs)
+            steps.begin(CT2_STEPS[2])  # what is left of convert(): build, optimize, save
+            return tokenizer
+
+    return ReportingConverter
 
 
 def _copy_tokenizer(source: Path, target: Path) -> None:

@@ -6,9 +6,14 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from fauxpilot.models.store import ModelFileError
+from fauxpilot.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +24,8 @@ QUANT_TYPES = {
     "q6_k": 18, "bf16": 32,
 }  # fmt: skip
 FILE_TYPE_KEY = "general.file_type"
+# llama.cpp's quantizer logs one line per tensor that starts with "[  12/ 291] name ...".
+TENSOR_LINE = re.compile(rb"^\[\s*(\d+)/\s*(\d+)\]")
 
 
 def quant_name(file_type: int) -> str:
@@ -49,9 +56,39 @@ def quantize_gguf(source: Path, target: Path, kind: str, threads: int | None = N
     params.nthread = threads or os.cpu_count() or 1
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("quantizing %s to %s with llama.cpp", source.name, kind)
-    status = llama_cpp.llama_model_quantize(
-        str(source).encode(), str(target).encode(), ctypes.byref(params)
-    )
+    with _tensors_counted(f"quantizing to {kind}"):
+        status = llama_cpp.llama_model_quantize(
+            str(source).encode(), str(target).encode(), ctypes.byref(params)
+        )
     if status != 0 or not target.is_file():
         raise ModelFileError(f"llama.cpp could not quantize {source} to {kind} (status {status})")
     return target
+
+
+@contextmanager
+def _tensors_counted(description: str) -> Iterator[None]:
+    """While llama.cpp quantizes, count the tensors it reports on a progress bar.
+
+    Its log lines go to llama.cpp's logger as usual; the engine's log callback is put back
+    afterwards.
+    """
+    import llama_cpp
+
+    from fauxpilot.engine.llamacpp_model import forward_native_log, native_log_callback
+
+    with progress_bar(None, description, unit="tensor") as bar:
+
+        def count_tensors(level: int, text: bytes, user_data: Any) -> None:
+            match = TENSOR_LINE.match(text)
+            if match:
+                bar.total = int(match[2])
+                bar.update(int(match[1]) - bar.n)
+            forward_native_log(level, text)
+
+        # The ctypes wrapper must outlive the call: llama.cpp keeps only its address.
+        callback = llama_cpp.llama_log_callback(count_tensors)
+        llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+        try:
+            yield
+        finally:
+            llama_cpp.llama_log_set(native_log_callback(), ctypes.c_void_p(0))
