@@ -25,6 +25,7 @@ class FakeBatchModel:
     """Next token = hash of the sequence's cached context, read in position order."""
 
     def __init__(self, slots: int, batch_capacity: int = 8, context: int = 64) -> None:
+        self.n_vocab = VOCAB
         self.batch_capacity = batch_capacity
         self.context_per_slot = context
         self.positions: dict[int, dict[int, int]] = {seq: {} for seq in range(slots)}

@@ -17,6 +17,7 @@ class Timing:
     seconds: float
     completion_tokens: int
     text: str
+    first_token_seconds: float | None = None  # streamed requests only
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,7 @@ class BenchClient:
         self._http.close()
 
     def complete(self, keystroke: Keystroke, max_tokens: int) -> Timing:
-        body = {
-            "model": self._model,
-            "prompt": keystroke.prefix,
-            "suffix": keystroke.suffix,
-            "max_tokens": max_tokens,
-            "temperature": 0,
-        }
-        if self._stop:
-            body["stop"] = self._stop
+        body = self._keystroke_body(keystroke, max_tokens)
         started = time.perf_counter()
         response = self._http.post(self._endpoint, json=body)
         elapsed = time.perf_counter() - started
@@ -57,6 +50,42 @@ class BenchClient:
         usage = payload.get("usage") or {}
         text = str(payload["choices"][0]["text"])
         return Timing(elapsed, int(usage.get("completion_tokens", 0)), text)
+
+    def complete_streamed(self, keystroke: Keystroke, max_tokens: int) -> Timing:
+        """The keystroke's completion streamed, as Copilot's clients ask for it: also times
+        the first token. Tokens are counted from the usage chunk, or as text chunks."""
+        body = self._keystroke_body(keystroke, max_tokens)
+        body.update(stream=True, stream_options={"include_usage": True})
+        started = time.perf_counter()
+        first: float | None = None
+        parts: list[str] = []
+        usage: dict[str, Any] = {}
+        with self._http.stream("POST", self._endpoint, json=body) as response:
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[len("data: ") :])
+                usage = chunk.get("usage") or usage
+                text = (chunk.get("choices") or [{}])[0].get("text")
+                if text:
+                    first = time.perf_counter() - started if first is None else first
+                    parts.append(text)
+        elapsed = time.perf_counter() - started
+        tokens = int(usage.get("completion_tokens", len(parts)))
+        return Timing(elapsed, tokens, "".join(parts), first)
+
+    def _keystroke_body(self, keystroke: Keystroke, max_tokens: int) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self._model,
+            "prompt": keystroke.prefix,
+            "suffix": keystroke.suffix,
+            "max_tokens": max_tokens,
+            "temperature": 0,
+        }
+        if self._stop:
+            body["stop"] = self._stop
+        return body
 
     def stream(self, prompt: str, max_tokens: int) -> StreamTiming:
         """Stream a plain completion; counts chunks that carry text."""

@@ -26,6 +26,8 @@ def rows_for(results: dict[str, ScenarioResult]) -> list[tuple[str, str, float, 
         if key in ("typing", "unpredictable"):
             figures.append((result.name, "first request s", result.first, True))
             figures.append((result.name, "p90 latency s", result.p90, True))
+        if (first_token := result.first_token_median) is not None:
+            figures.append((result.name, "median time to first token s", first_token, True))
         if key in ("concurrent", "unpredictable-editors"):
             figures.append((result.name, "completion tokens/s", result.tokens_per_second, False))
     return figures

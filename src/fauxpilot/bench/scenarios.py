@@ -39,6 +39,7 @@ class BenchConfig:
 class ScenarioResult:
     name: str
     latencies: list[float] = field(default_factory=list)
+    first_tokens: list[float] = field(default_factory=list)  # of streamed requests
     completion_tokens: int = 0
     wall_seconds: float = 0.0
     tokens_per_second: float = 0.0
@@ -46,6 +47,10 @@ class ScenarioResult:
     @property
     def median(self) -> float:
         return statistics.median(self.latencies) if self.latencies else 0.0
+
+    @property
+    def first_token_median(self) -> float | None:
+        return statistics.median(self.first_tokens) if self.first_tokens else None
 
     @property
     def first(self) -> float:
@@ -64,18 +69,29 @@ def run_typing(client: BenchClient, config: BenchConfig) -> ScenarioResult:
 
 
 def run_unpredictable(client: BenchClient, config: BenchConfig) -> ScenarioResult:
+    """Streamed, so that the time to the first token shows the model's work before decoding
+    the suggestion (reading the keystroke's prompt); the rest of a keystroke is decoding."""
     session = random_line_session(stdlib_source(SOURCE_MODULES[1]), config.keystrokes)
-    return _run_session("unpredictable line", client, session, config.max_tokens)
+    return _run_session("unpredictable line", client, session, config.max_tokens, streamed=True)
 
 
 def _run_session(
-    name: str, client: BenchClient, session: list[Keystroke], max_tokens: int
+    name: str,
+    client: BenchClient,
+    session: list[Keystroke],
+    max_tokens: int,
+    streamed: bool = False,
 ) -> ScenarioResult:
     result = ScenarioResult(name)
     started = time.perf_counter()
     for keystroke in session:
-        timing = client.complete(keystroke, max_tokens)
+        if streamed:
+            timing = client.complete_streamed(keystroke, max_tokens)
+        else:
+            timing = client.complete(keystroke, max_tokens)
         result.latencies.append(timing.seconds)
+        if timing.first_token_seconds is not None:
+            result.first_tokens.append(timing.first_token_seconds)
         result.completion_tokens += timing.completion_tokens
     result.wall_seconds = time.perf_counter() - started
     log.info("%s: median %.3f s over %d requests", name, result.median, len(session))

@@ -35,6 +35,8 @@ class LlamaRuntime:
         self._scheduler = Scheduler(
             model, options.slots, max_waiting, options.prefill_while_decoding, options.draft_tokens
         )
+        # Healing (on by default) needs it; built now rather than by the first healed request.
+        self._scheduler.build_token_prefix_index()
         self._thread = threading.Thread(
             target=self._scheduler.run, name="fauxpilot-engine", daemon=True
         )

@@ -69,6 +69,9 @@ class BatchModel(SlotMemory, Protocol):
     batch_capacity: int
     context_per_slot: int
 
+    @property
+    def n_vocab(self) -> int: ...
+
     def decode(self, rows: list[BatchRow]) -> None: ...
 
     def logits(self, batch_index: int) -> Logits: ...
@@ -138,7 +141,11 @@ class Scheduler:
         self._active: list[Generation] = []
         self._wakeup = threading.Condition()
         self._stopping = False
-        self._prefix_index: TokenPrefixIndex | None = None  # built for the first healing
+        self._prefix_index = TokenPrefixIndex(model.piece, model.n_vocab)
+
+    def build_token_prefix_index(self) -> None:
+        """Ready what healing's first token needs (else the first healed request builds it)."""
+        self._prefix_index.build()
 
     # --- called from other threads -------------------------------------------------------
 
@@ -382,8 +389,6 @@ class Scheduler:
 
     def _only_tokens_starting_with(self, logits: Logits, prefix: bytes) -> Logits:
         """`logits` with every token whose bytes do not start with `prefix` ruled out."""
-        if self._prefix_index is None:
-            self._prefix_index = TokenPrefixIndex(self._model.piece, logits.size)
         allowed = self._prefix_index.starting_with(prefix)
         if allowed.size == 0:  # cannot happen for a prefix that is a token's own bytes
             return logits

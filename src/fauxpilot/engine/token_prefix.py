@@ -13,8 +13,9 @@ import numpy.typing as npt
 class TokenPrefixIndex:
     """Every token's bytes, sorted, so the tokens that start with some bytes are one range.
 
-    Built on first use (one `piece` call per vocabulary entry, a fraction of a second for
-    150,000 tokens); tokens without bytes (special ones) are left out. Thread-safe.
+    Built by `build()` or on first use (one `piece` call per vocabulary entry, ~0.7 s for
+    150,000 tokens on a small CPU); tokens without bytes (special ones) are left out.
+    Thread-safe.
     """
 
     def __init__(self, piece: Callable[[int], bytes], vocab_size: int) -> None:
@@ -23,6 +24,9 @@ class TokenPrefixIndex:
         self._pieces: list[bytes] | None = None
         self._ids: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._lock = threading.Lock()
+
+    def build(self) -> None:
+        self._sorted()
 
     def starting_with(self, prefix: bytes) -> npt.NDArray[np.int64]:
         """The ids of the tokens whose bytes start with `prefix`."""
