@@ -158,8 +158,21 @@ def test_precisions_a_device_cannot_run_are_refused() -> None:
 
 
 def test_hugging_face_names_map_back_to_gguf_names() -> None:
-    assert gguf_tensor_name("model.embed_tokens.weight") == "token_embd.weight"
-    assert gguf_tensor_name("model.layers.11.self_attn.k_proj.bias") == "blk.11.attn_k.bias"
-    assert gguf_tensor_name("model.layers.0.mlp.gate_proj.weight") == "blk.0.ffn_gate.weight"
-    with pytest.raises(ConversionError):
-        gguf_tensor_name("model.layers.0.self_attn.rotary_emb.inv_freq")
+    assert gguf_tensor_name("model.embed_tokens.weight", "qwen2", 24) == "token_embd.weight"
+    assert gguf_tensor_name("model.layers.11.self_attn.k_proj.bias", "qwen2", 24) == (
+        "blk.11.attn_k.bias"
+    )
+    assert gguf_tensor_name("model.layers.0.mlp.gate_proj.weight", "llama", 30) == (
+        "blk.0.ffn_gate.weight"
+    )
+    # StarCoder2's MLP and norms are named otherwise, and its norms have biases.
+    assert gguf_tensor_name("model.layers.3.mlp.c_fc.weight", "starcoder2", 4) == (
+        "blk.3.ffn_up.weight"
+    )
+    assert gguf_tensor_name("model.norm.bias", "starcoder2", 4) == "output_norm.bias"
+    with pytest.raises(ConversionError, match="no GGUF name"):
+        gguf_tensor_name("model.layers.0.mlp.gate_proj.weight", "starcoder2", 4)
+    with pytest.raises(ConversionError, match="no GGUF name"):
+        gguf_tensor_name("model.layers.0.self_attn.rotary_emb.inv_freq", "llama", 30)
+    with pytest.raises(ConversionError, match="does not know"):
+        gguf_tensor_name("model.norm.weight", "no-such-arch", 1)

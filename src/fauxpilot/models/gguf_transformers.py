@@ -10,6 +10,7 @@ of spaces after a newline differently on 33 of the 164 prompts).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ AWKWARD_TEXTS = (
     "I'm sure they'll've done it; DON'T shout!!!",
 )
 NOT_ARCHITECTURES = {"general", "tokenizer"}
+GENERIC_TOKENIZER = "PreTrainedTokenizerFast"  # reads tokenizer.json exactly as written
 TRANSFORMERS_STEPS = (
     "reading the tokenizer",
     "checking it against llama.cpp",
@@ -74,7 +76,34 @@ def convert_with_transformers(source: Path, work: Path) -> None:
         steps.begin(TRANSFORMERS_STEPS[3])
         model.save_pretrained(str(work), safe_serialization=True)
         tokenizer.save_pretrained(str(work))
+        _check_saved_tokenizer(source, work, texts)
     log.info("converted %s with transformers' GGUF loader", source.name)
+
+
+def _check_saved_tokenizer(source: Path, work: Path, texts: Sequence[str]) -> None:
+    """The tokenizer as fine-tuning will load it from `work` must split as llama.cpp does too.
+
+    transformers may save it under a class that rebuilds its own pre-tokenizer on loading
+    instead of reading tokenizer.json's (a StarCoder2 GGUF's comes back as `GPT2Tokenizer`,
+    with GPT-2's split rule instead of the model's): then the generic class, which loads
+    tokenizer.json as written, is recorded instead.
+    """
+    from transformers import AutoTokenizer
+
+    if not tokenizer_mismatches(source, AutoTokenizer.from_pretrained(str(work)), texts):
+        return
+    config_path = work / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    log.info("the saved %s splits text otherwise on loading; recording %s instead",
+             config.get("tokenizer_class"), GENERIC_TOKENIZER)  # fmt: skip
+    config["tokenizer_class"] = GENERIC_TOKENIZER
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    differing = tokenizer_mismatches(source, AutoTokenizer.from_pretrained(str(work)), texts)
+    if differing:
+        raise TokenizerMismatchError(
+            f"the tokenizer saved for {source.name} splits {len(differing)} of {len(texts)} "
+            f"sample texts differently from llama.cpp once loaded (first: {differing[0][:60]!r})"
+        )
 
 
 def sample_texts() -> list[str]:

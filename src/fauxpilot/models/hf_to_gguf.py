@@ -3,8 +3,9 @@
 Everything but the weights is copied from the base GGUF: vocabulary, merges, token types,
 special token ids, chat template and hyperparameters. So the written model has exactly the
 tokenizer the base had (the bug that made the old FasterTransformer pipeline emit garbage was
-a vocabulary size that did not match the weights). Only the llama and qwen2 architectures
-(the ones gguf_to_hf reads) are written.
+a vocabulary size that did not match the weights). Tensor names come from the `gguf`
+library's own name map (llama.cpp's), for the architectures whose weights transformers and
+llama.cpp lay out alike (llama's rotary rows aside, which are permuted back here).
 """
 
 from __future__ import annotations
@@ -18,31 +19,32 @@ import numpy as np
 import numpy.typing as npt
 
 from fauxpilot.models.convert import ConversionError
-from fauxpilot.models.gguf_to_hf import (
-    GLOBAL_TENSORS,
-    LAYER_TENSORS,
-    SUPPORTED_ARCHITECTURES,
-    permute_rotary_rows,
-    read_metadata,
-)
+from fauxpilot.models.gguf_to_hf import permute_rotary_rows, read_metadata
 from fauxpilot.progress import with_progress
 
 log = logging.getLogger(__name__)
 
 # general.file_type values (llama.cpp's llama_ftype) for the types written here.
 FILE_TYPES = {"f32": 0, "f16": 1, "q8_0": 7}
+# Architectures written back: transformers' GGUF loader reads their tensors unchanged (or, for
+# llama, with the rotary rows permuted, undone below), so writing them back is exact.
+# Others (gpt2, bloom, gemma...) are changed on loading and are refused rather than guessed.
+WRITABLE_ARCHITECTURES = ("llama", "qwen2", "qwen3", "starcoder2")
 
 
-def gguf_tensor_name(hf_name: str) -> str:
-    for gguf_name, name in GLOBAL_TENSORS.items():
-        if name == hf_name:
-            return gguf_name
-    parts = hf_name.split(".", 3)
-    if len(parts) == 4 and parts[:2] == ["model", "layers"]:
-        for gguf_suffix, hf_suffix in LAYER_TENSORS.items():
-            if parts[3] == hf_suffix:
-                return f"blk.{parts[2]}.{gguf_suffix}"
-    raise ConversionError(f"no GGUF name for the tensor {hf_name!r}")
+def gguf_tensor_name(hf_name: str, architecture: str, blocks: int) -> str:
+    """The GGUF name llama.cpp gives the Hugging Face tensor `hf_name` in `architecture`."""
+    import gguf
+
+    arch = {name: key for key, name in gguf.MODEL_ARCH_NAMES.items()}.get(architecture)
+    if arch is None:
+        raise ConversionError(f"the gguf library does not know the architecture {architecture!r}")
+    name = gguf.get_tensor_name_map(arch, blocks).get_name(
+        hf_name, try_suffixes=(".weight", ".bias")
+    )
+    if name is None:
+        raise ConversionError(f"no GGUF name for the tensor {hf_name!r} in {architecture}")
+    return str(name)
 
 
 def write_gguf(
@@ -57,8 +59,11 @@ def write_gguf(
     if tensor_type not in FILE_TYPES:
         raise ConversionError(f"tensor type {tensor_type!r}: choose {', '.join(FILE_TYPES)}")
     base = read_metadata(base_gguf)
-    if base.architecture not in SUPPORTED_ARCHITECTURES:
-        raise ConversionError(f"cannot write the {base.architecture!r} architecture")
+    if base.architecture not in WRITABLE_ARCHITECTURES:
+        raise ConversionError(
+            f"cannot write the {base.architecture!r} architecture back to GGUF (only "
+            f"{', '.join(WRITABLE_ARCHITECTURES)}); export with --to hf"
+        )
     _check_vocabulary(base.fields, weights)
     reader = gguf.GGUFReader(str(base_gguf))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -67,11 +72,12 @@ def write_gguf(
     _copy_metadata(reader, writer, FILE_TYPES[tensor_type])
     heads = int(base.fields[f"{base.architecture}.attention.head_count"])
     kv_heads = int(base.fields.get(f"{base.architecture}.attention.head_count_kv", heads))
+    blocks = int(base.fields[f"{base.architecture}.block_count"])
     tied = "output.weight" not in base.tensor_names
     for hf_name, values in with_progress(list(weights.items()), "writing tensors", "tensor"):
         if tied and hf_name == "lm_head.weight":
             continue  # the base reuses the embedding; so does the tuned model
-        name = gguf_tensor_name(hf_name)
+        name = gguf_tensor_name(hf_name, base.architecture, blocks)
         data = np.ascontiguousarray(values, dtype=np.float32)
         if base.architecture == "llama" and name.endswith(("attn_q.weight", "attn_k.weight")):
             data = permute_rotary_rows(data, heads if "attn_q" in name else kv_heads)
