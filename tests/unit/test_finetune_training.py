@@ -173,6 +173,6 @@ def test_hugging_face_names_map_back_to_gguf_names() -> None:
     with pytest.raises(ConversionError, match="no GGUF name"):
         gguf_tensor_name("model.layers.0.mlp.gate_proj.weight", "starcoder2", 4)
     with pytest.raises(ConversionError, match="no GGUF name"):
-        gguf_tensor_name("model.layers.0.self_attn.rotary_emb.inv_freq", "llama", 30)
+        gguf_tensor_name("model.layers.0.self_attn.made_up.weight", "llama", 30)
     with pytest.raises(ConversionError, match="does not know"):
         gguf_tensor_name("model.norm.weight", "no-such-arch", 1)

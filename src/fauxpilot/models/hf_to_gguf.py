@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fauxpilot.models.convert import ConversionError
-from fauxpilot.models.gguf_to_hf import permute_rotary_rows, read_metadata
+from fauxpilot.models.gguf_to_hf import GgufModel, permute_rotary_rows, read_metadata
 from fauxpilot.progress import with_progress
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ FILE_TYPES = {"f32": 0, "f16": 1, "q8_0": 7}
 # llama, with the rotary rows permuted, undone below), so writing them back is exact.
 # Others (gpt2, bloom, gemma...) are changed on loading and are refused rather than guessed.
 WRITABLE_ARCHITECTURES = ("llama", "qwen2", "qwen3", "starcoder2")
+ROTARY_BUFFER = "rotary_emb.inv_freq"  # a buffer some checkpoints keep; llama.cpp computes it
+COPIED_FROM_BASE = ("rope_freqs.weight",)  # computed, not trained (Llama 3's rope scaling)
 
 
 def gguf_tensor_name(hf_name: str, architecture: str, blocks: int) -> str:
@@ -70,18 +72,7 @@ def write_gguf(
     partial = out.with_name(out.name + ".partial")
     writer = gguf.GGUFWriter(str(partial), base.architecture)
     _copy_metadata(reader, writer, FILE_TYPES[tensor_type])
-    heads = int(base.fields[f"{base.architecture}.attention.head_count"])
-    kv_heads = int(base.fields.get(f"{base.architecture}.attention.head_count_kv", heads))
-    blocks = int(base.fields[f"{base.architecture}.block_count"])
-    tied = "output.weight" not in base.tensor_names
-    for hf_name, values in with_progress(list(weights.items()), "writing tensors", "tensor"):
-        if tied and hf_name == "lm_head.weight":
-            continue  # the base reuses the embedding; so does the tuned model
-        name = gguf_tensor_name(hf_name, base.architecture, blocks)
-        data = np.ascontiguousarray(values, dtype=np.float32)
-        if base.architecture == "llama" and name.endswith(("attn_q.weight", "attn_k.weight")):
-            data = permute_rotary_rows(data, heads if "attn_q" in name else kv_heads)
-        _add_tensor(writer, gguf, name, data, tensor_type)
+    _add_tensors(writer, reader, base, weights, tensor_type)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -89,6 +80,42 @@ def write_gguf(
     partial.replace(out)
     log.info("wrote %s (%s)", out, tensor_type)
     return out
+
+
+def _add_tensors(
+    writer: Any,
+    reader: Any,
+    base: GgufModel,
+    weights: Mapping[str, npt.NDArray[np.float32]],
+    tensor_type: str,
+) -> None:
+    """Every tensor the base has, in its GGUF name: the tuned ones from `weights`, the
+    computed ones (rope frequencies) copied from the base."""
+    import gguf
+
+    arch = base.architecture
+    heads = int(base.fields[f"{arch}.attention.head_count"])
+    kv_heads = int(base.fields.get(f"{arch}.attention.head_count_kv", heads))
+    blocks = int(base.fields[f"{arch}.block_count"])
+    tied = "output.weight" not in base.tensor_names
+    written: set[str] = set()
+    for hf_name, values in with_progress(list(weights.items()), "writing tensors", "tensor"):
+        if (tied and hf_name == "lm_head.weight") or hf_name.endswith(ROTARY_BUFFER):
+            continue  # the base reuses the embedding; rotary frequencies are computed
+        name = gguf_tensor_name(hf_name, arch, blocks)
+        if name not in base.tensor_names:
+            raise ConversionError(f"{hf_name} would be {name}, which the base GGUF has not")
+        written.add(name)
+        data = np.ascontiguousarray(values, dtype=np.float32)
+        if arch == "llama" and name.endswith(("attn_q.weight", "attn_k.weight")):
+            data = permute_rotary_rows(data, heads if "attn_q" in name else kv_heads)
+        _add_tensor(writer, gguf, name, data, tensor_type)
+    for tensor in reader.tensors:
+        if tensor.name in COPIED_FROM_BASE and tensor.name not in written:
+            writer.add_tensor(tensor.name, np.array(tensor.data, dtype=np.float32))
+            written.add(tensor.name)
+    if missing := sorted(set(base.tensor_names) - written):
+        raise ConversionError(f"the tuned weights lack {len(missing)} of the base's: {missing[:3]}")
 
 
 def _check_vocabulary(fields: dict[str, Any], weights: Mapping[str, Any]) -> None:
