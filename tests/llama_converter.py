@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -69,6 +70,8 @@ def _download_sdist(release: str, folder: Path) -> Path:
 
 def _unpack_converter(archive: Path, folder: Path) -> None:
     partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted run
+    shutil.rmtree(folder, ignore_errors=True)
     with tarfile.open(archive) as sdist:
         for member in sdist.getmembers():
             inside = member.name.partition("/vendor/llama.cpp/")[2]

@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from tests.terminal import bar_lines, run_on_terminal
+
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GGUF_REPO = "team/coder-GGUF"
 CHECKPOINT_REPO = "team/codegen-tiny"
@@ -148,8 +150,8 @@ def hub_url() -> Iterator[str]:
     server.server_close()
 
 
-def pull(tmp_path: Path, hub: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {
+def pull_environment(tmp_path: Path, hub: str, **env: str) -> dict[str, str]:
+    return {
         **os.environ,
         "FAUXPILOT_HOME": str(tmp_path / "home"),
         "HF_HOME": str(tmp_path / "hf"),
@@ -158,9 +160,17 @@ def pull(tmp_path: Path, hub: str, *args: str, **env: str) -> subprocess.Complet
         "HF_HUB_DISABLE_TELEMETRY": "1",
         **env,
     }
+
+
+def pull(tmp_path: Path, hub: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "fauxpilot", "models", "pull", *args]
     return subprocess.run(
-        command, env=environment, capture_output=True, text=True, timeout=120, check=False
+        command,
+        env=pull_environment(tmp_path, hub, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -227,3 +237,17 @@ def test_a_download_cut_halfway_resumes_where_it_stopped(tmp_path: Path, hub_url
     assert len(FakeHub.ranges) == 2 and FakeHub.ranges[0] == "", FakeHub.ranges
     resumed_at = int(FakeHub.ranges[1].removeprefix("bytes=").removesuffix("-"))
     assert 0 < resumed_at <= len(BIG) // 2
+
+
+def test_a_pull_draws_its_download_bar_on_a_terminal_and_none_in_a_pipe(
+    tmp_path: Path, hub_url: str
+) -> None:
+    command = [sys.executable, "-m", "fauxpilot", "models", "pull", BIG_REPO]
+    status, shown = run_on_terminal(command, env=pull_environment(tmp_path / "tty", hub_url))
+    assert status == 0, shown
+    bars = bar_lines(shown, "B/s]")  # huggingface_hub's own bar: bytes, rate, time left
+    assert bars and BIG_FILE in bars[-1] and "100%" in bars[-1], shown[-2000:]
+    assert "25.2M/25.2M" in bars[-1]  # the file's size, in SI units
+    piped = pull(tmp_path / "pipe", hub_url, BIG_REPO)
+    assert piped.returncode == 0, piped.stderr
+    assert "B/s]" not in piped.stderr and "100%" not in piped.stderr
