@@ -20,7 +20,7 @@ from fauxpilot.finetune.examples import (
 from fauxpilot.finetune.launch import launch_command, zero2_config
 from fauxpilot.finetune.train import TrainingError, training_precision
 from fauxpilot.models.convert import ConversionError
-from fauxpilot.models.hf_to_gguf import gguf_tensor_name
+from fauxpilot.models.hf_to_gguf import gguf_tensor_namer
 
 FIM = FimIds(prefix=-1, suffix=-2, middle=-3)
 END = -9
@@ -158,21 +158,20 @@ def test_precisions_a_device_cannot_run_are_refused() -> None:
 
 
 def test_hugging_face_names_map_back_to_gguf_names() -> None:
-    assert gguf_tensor_name("model.embed_tokens.weight", "qwen2", 24) == "token_embd.weight"
-    assert gguf_tensor_name("model.layers.11.self_attn.k_proj.bias", "qwen2", 24) == (
-        "blk.11.attn_k.bias"
+    qwen2, llama, starcoder2 = (
+        gguf_tensor_namer("qwen2", 24),
+        gguf_tensor_namer("llama", 30),
+        gguf_tensor_namer("starcoder2", 4),
     )
-    assert gguf_tensor_name("model.layers.0.mlp.gate_proj.weight", "llama", 30) == (
-        "blk.0.ffn_gate.weight"
-    )
+    assert qwen2("model.embed_tokens.weight") == "token_embd.weight"
+    assert qwen2("model.layers.11.self_attn.k_proj.bias") == "blk.11.attn_k.bias"
+    assert llama("model.layers.0.mlp.gate_proj.weight") == "blk.0.ffn_gate.weight"
     # StarCoder2's MLP and norms are named otherwise, and its norms have biases.
-    assert gguf_tensor_name("model.layers.3.mlp.c_fc.weight", "starcoder2", 4) == (
-        "blk.3.ffn_up.weight"
-    )
-    assert gguf_tensor_name("model.norm.bias", "starcoder2", 4) == "output_norm.bias"
+    assert starcoder2("model.layers.3.mlp.c_fc.weight") == "blk.3.ffn_up.weight"
+    assert starcoder2("model.norm.bias") == "output_norm.bias"
     with pytest.raises(ConversionError, match="no GGUF name"):
-        gguf_tensor_name("model.layers.0.mlp.gate_proj.weight", "starcoder2", 4)
+        starcoder2("model.layers.0.mlp.gate_proj.weight")
     with pytest.raises(ConversionError, match="no GGUF name"):
-        gguf_tensor_name("model.layers.0.self_attn.made_up.weight", "llama", 30)
+        llama("model.layers.0.self_attn.made_up.weight")
     with pytest.raises(ConversionError, match="does not know"):
-        gguf_tensor_name("model.norm.weight", "no-such-arch", 1)
+        gguf_tensor_namer("no-such-arch", 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,11 +62,7 @@ class BenchClient:
         parts: list[str] = []
         usage: dict[str, Any] = {}
         with self._http.stream("POST", self._endpoint, json=body) as response:
-            response.raise_for_status()
-            for line in response.iter_lines():
-                if not line.startswith("data: ") or line == "data: [DONE]":
-                    continue
-                chunk = json.loads(line[len("data: ") :])
+            for chunk in _sse_chunks(response):
                 usage = chunk.get("usage") or usage
                 text = (chunk.get("choices") or [{}])[0].get("text")
                 if text:
@@ -100,14 +97,19 @@ class BenchClient:
         first = 0.0
         chunks = 0
         with self._http.stream("POST", self._endpoint, json=body) as response:
-            response.raise_for_status()
-            for line in response.iter_lines():
-                if not line.startswith("data: ") or line == "data: [DONE]":
-                    continue
-                choices = json.loads(line[len("data: ") :]).get("choices") or [{}]
+            for chunk in _sse_chunks(response):
+                choices = chunk.get("choices") or [{}]
                 if choices[0].get("text"):
                     chunks += 1
                     if chunks == 1:
                         first = time.perf_counter() - started
         total = time.perf_counter() - started
         return StreamTiming(first, total, chunks, chunks)
+
+
+def _sse_chunks(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    """The JSON chunks of an OpenAI event stream, up to `[DONE]`."""
+    response.raise_for_status()
+    for line in response.iter_lines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            yield json.loads(line[len("data: ") :])

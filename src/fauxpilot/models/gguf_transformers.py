@@ -59,7 +59,8 @@ def convert_with_transformers(source: Path, work: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         steps.begin(TRANSFORMERS_STEPS[1])
         texts = sample_texts()
-        differing = tokenizer_mismatches(source, tokenizer, texts)
+        expected = llama_cpp_tokens(source, texts)
+        differing = tokenizer_mismatches(tokenizer, texts, expected)
         if differing:
             raise TokenizerMismatchError(
                 f"transformers' tokenizer for {source.name} splits {len(differing)} of "
@@ -76,11 +77,13 @@ def convert_with_transformers(source: Path, work: Path) -> None:
         steps.begin(TRANSFORMERS_STEPS[3])
         model.save_pretrained(str(work), safe_serialization=True)
         tokenizer.save_pretrained(str(work))
-        _check_saved_tokenizer(source, work, texts)
+        _check_saved_tokenizer(source, work, texts, expected)
     log.info("converted %s with transformers' GGUF loader", source.name)
 
 
-def _check_saved_tokenizer(source: Path, work: Path, texts: Sequence[str]) -> None:
+def _check_saved_tokenizer(
+    source: Path, work: Path, texts: Sequence[str], expected: Sequence[list[int]]
+) -> None:
     """The tokenizer as fine-tuning will load it from `work` must split as llama.cpp does too.
 
     transformers may save it under a class that rebuilds its own pre-tokenizer on loading
@@ -90,7 +93,7 @@ def _check_saved_tokenizer(source: Path, work: Path, texts: Sequence[str]) -> No
     """
     from transformers import AutoTokenizer
 
-    if not tokenizer_mismatches(source, AutoTokenizer.from_pretrained(str(work)), texts):
+    if not tokenizer_mismatches(AutoTokenizer.from_pretrained(str(work)), texts, expected):
         return
     config_path = work / "tokenizer_config.json"
     config = json.loads(config_path.read_text())
@@ -98,7 +101,7 @@ def _check_saved_tokenizer(source: Path, work: Path, texts: Sequence[str]) -> No
              config.get("tokenizer_class"), GENERIC_TOKENIZER)  # fmt: skip
     config["tokenizer_class"] = GENERIC_TOKENIZER
     config_path.write_text(json.dumps(config, indent=2) + "\n")
-    differing = tokenizer_mismatches(source, AutoTokenizer.from_pretrained(str(work)), texts)
+    differing = tokenizer_mismatches(AutoTokenizer.from_pretrained(str(work)), texts, expected)
     if differing:
         raise TokenizerMismatchError(
             f"the tokenizer saved for {source.name} splits {len(differing)} of {len(texts)} "
@@ -112,17 +115,24 @@ def sample_texts() -> list[str]:
     return [task.prompt for task in load_humaneval()] + list(AWKWARD_TEXTS)
 
 
-def tokenizer_mismatches(source: Path, tokenizer: object, texts: Sequence[str]) -> list[str]:
-    """The texts that `tokenizer` (a transformers tokenizer) splits unlike llama.cpp."""
+def llama_cpp_tokens(source: Path, texts: Sequence[str]) -> list[list[int]]:
+    """How llama.cpp splits each text with the GGUF's vocabulary."""
     from fauxpilot.engine.llamacpp_model import VocabOnly
 
     vocabulary = VocabOnly(source)
     try:
-        return [
-            text
-            for text in texts
-            if tokenizer(text, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
-            != vocabulary.vocab.tokenize(text, special=False)
-        ]
+        return [vocabulary.vocab.tokenize(text, special=False) for text in texts]
     finally:
         vocabulary.close()
+
+
+def tokenizer_mismatches(
+    tokenizer: object, texts: Sequence[str], expected: Sequence[list[int]]
+) -> list[str]:
+    """The texts that `tokenizer` (a transformers tokenizer) splits otherwise than `expected`
+    (llama.cpp's token ids for them)."""
+    return [
+        text
+        for text, ids in zip(texts, expected, strict=True)
+        if tokenizer(text, add_special_tokens=False)["input_ids"] != ids  # type: ignore[operator]
+    ]

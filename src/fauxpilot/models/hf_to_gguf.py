@@ -11,7 +11,7 @@ llama.cpp lay out alike (llama's rotary rows aside, which are permuted back here
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,19 +34,23 @@ ROTARY_BUFFER = "rotary_emb.inv_freq"  # a buffer some checkpoints keep; llama.c
 COPIED_FROM_BASE = ("rope_freqs.weight",)  # computed, not trained (Llama 3's rope scaling)
 
 
-def gguf_tensor_name(hf_name: str, architecture: str, blocks: int) -> str:
-    """The GGUF name llama.cpp gives the Hugging Face tensor `hf_name` in `architecture`."""
+def gguf_tensor_namer(architecture: str, blocks: int) -> Callable[[str], str]:
+    """The GGUF name llama.cpp gives each Hugging Face tensor of `architecture`, from the
+    `gguf` library's name map (built once: ~12 ms, too slow to repeat per tensor)."""
     import gguf
 
     arch = {name: key for key, name in gguf.MODEL_ARCH_NAMES.items()}.get(architecture)
     if arch is None:
         raise ConversionError(f"the gguf library does not know the architecture {architecture!r}")
-    name = gguf.get_tensor_name_map(arch, blocks).get_name(
-        hf_name, try_suffixes=(".weight", ".bias")
-    )
-    if name is None:
-        raise ConversionError(f"no GGUF name for the tensor {hf_name!r} in {architecture}")
-    return str(name)
+    names = gguf.get_tensor_name_map(arch, blocks)
+
+    def gguf_name(hf_name: str) -> str:
+        name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if name is None:
+            raise ConversionError(f"no GGUF name for the tensor {hf_name!r} in {architecture}")
+        return str(name)
+
+    return gguf_name
 
 
 def write_gguf(
@@ -96,13 +100,13 @@ def _add_tensors(
     arch = base.architecture
     heads = int(base.fields[f"{arch}.attention.head_count"])
     kv_heads = int(base.fields.get(f"{arch}.attention.head_count_kv", heads))
-    blocks = int(base.fields[f"{arch}.block_count"])
+    gguf_name = gguf_tensor_namer(arch, int(base.fields[f"{arch}.block_count"]))
     tied = "output.weight" not in base.tensor_names
     written: set[str] = set()
     for hf_name, values in with_progress(list(weights.items()), "writing tensors", "tensor"):
         if (tied and hf_name == "lm_head.weight") or hf_name.endswith(ROTARY_BUFFER):
             continue  # the base reuses the embedding; rotary frequencies are computed
-        name = gguf_tensor_name(hf_name, arch, blocks)
+        name = gguf_name(hf_name)
         if name not in base.tensor_names:
             raise ConversionError(f"{hf_name} would be {name}, which the base GGUF has not")
         written.add(name)
