@@ -144,18 +144,23 @@ class CompletionClient:
                 raise RequestFailed(f"HTTP {response.status_code}: {_error_message(response)}")
 
     def wait_until_ready(self, timeout: float) -> None:
-        """Return once GET /health answers 200 (or the server has no such route)."""
+        """Return once GET /health answers 200 (or the server has no such route). A refused
+        connection counts as not ready yet: a server just started has not bound its port."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 response = self._http.get(f"{self.root}/health", timeout=10.0)
+                ready = response.status_code != httpx.codes.SERVICE_UNAVAILABLE
+                reason = "waiting for the server to load its model"
+            except httpx.ConnectError as error:
+                ready, reason = False, f"waiting for the server to listen ({error})"
             except httpx.TransportError as error:
                 raise RequestFailed(f"cannot reach the server at {self.root}: {error}") from error
-            if response.status_code != httpx.codes.SERVICE_UNAVAILABLE:
+            if ready:
                 return
             if time.monotonic() > deadline:
                 raise RequestFailed(f"the server at {self.root} was not ready in {timeout:g} s")
-            log.info("waiting for the server to load its model")
+            log.info(reason)
             time.sleep(_READY_POLL_SECONDS)
 
     def _post(self, body: dict[str, Any]) -> httpx.Response:
