@@ -12,7 +12,6 @@ name and no privileged port are needed. Everything else the server tries to reac
 from __future__ import annotations
 
 import base64
-import hashlib
 import http.client
 import http.server
 import json
@@ -25,9 +24,10 @@ import subprocess
 import tarfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+from tests.fetched_tools import CACHE, download_checked
 
 RELEASE = "1.539.0"
 PACKAGE = "copilot-language-server-linux-x64"
@@ -36,7 +36,6 @@ INTEGRITY = (  # npm's dist.integrity of that release
     "sha512-G/0/8y4jXirXHzEXKc3twa9oB3MRdUJEb/ucoZPYwnIjMHBFZ"
     "ynzHggWvihHCi6tapRhvQoDlu+O1LloaLLNFg=="
 )
-CACHE = Path.home() / ".cache" / "fauxpilot" / "test-tools"
 GITHUB_HOST = "github.fauxpilot.test"
 COPILOT_TOKEN = "tid=fauxpilot-test;exp=2600000000"
 
@@ -47,7 +46,10 @@ def copilot_language_server() -> Path | None:
     if binary.is_file():
         return binary
     try:
-        archive = _download_checked(TARBALL, INTEGRITY, CACHE)
+        algorithm, _, expected = INTEGRITY.partition("-")
+        archive = download_checked(
+            TARBALL, CACHE / TARBALL.rsplit("/", 1)[1], algorithm, base64.b64decode(expected), 600
+        )
     except OSError:
         return None
     partial = binary.parent.with_name(binary.parent.name + ".partial")
@@ -58,21 +60,6 @@ def copilot_language_server() -> Path | None:
     partial.rmdir()
     archive.unlink()
     return binary
-
-
-def _download_checked(url: str, integrity: str, folder: Path) -> Path:
-    algorithm, _, expected = integrity.partition("-")
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / url.rsplit("/", 1)[1]
-    digest = hashlib.new(algorithm)
-    with urllib.request.urlopen(url, timeout=600) as response, target.open("wb") as out:
-        while chunk := response.read(1 << 20):
-            digest.update(chunk)
-            out.write(chunk)
-    if base64.b64encode(digest.digest()).decode() != expected:
-        target.unlink()
-        raise OSError(f"{target.name}: {algorithm} does not match the pinned {integrity}")
-    return target
 
 
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
@@ -161,7 +148,7 @@ class _Recorder(_Quiet):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
         connection = http.client.HTTPConnection(*self.upstream, timeout=300)
         connection.request("POST", self.path, body=body, headers=headers)
         response = connection.getresponse()

@@ -8,7 +8,6 @@ version, and its converter unpacked under the user's cache. None is available of
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import subprocess
@@ -18,8 +17,9 @@ import urllib.request
 from importlib.metadata import version
 from pathlib import Path
 
+from tests.fetched_tools import CACHE, download_checked
+
 INDEX = "https://pypi.org/simple/llama-cpp-python/"
-CACHE = Path.home() / ".cache" / "fauxpilot" / "test-tools"
 WANTED = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/")
 
 
@@ -55,17 +55,7 @@ def _download_sdist(release: str, folder: Path) -> Path:
     link = re.search(rf'href="([^"]*/{re.escape(name)})#sha256=([0-9a-f]{{64}})"', page)
     if link is None:
         raise OSError(f"{name} is not on {INDEX}")
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    digest = hashlib.sha256()
-    with urllib.request.urlopen(link[1], timeout=300) as response, target.open("wb") as out:
-        while chunk := response.read(1 << 20):
-            digest.update(chunk)
-            out.write(chunk)
-    if digest.hexdigest() != link[2]:
-        target.unlink()
-        raise OSError(f"{name}: SHA-256 {digest.hexdigest()} is not the index's {link[2]}")
-    return target
+    return download_checked(link[1], folder / name, "sha256", bytes.fromhex(link[2]), 300)
 
 
 def _unpack_converter(archive: Path, folder: Path) -> None:

@@ -35,11 +35,11 @@ def language_server(
 ) -> Iterator[tuple[LanguageServer, GitHubStandIn]]:
     if sys.platform != "linux" or platform.machine() != "x86_64":
         pytest.skip("the test fetches the language server's linux-x64 build")
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed for the GitHub stand-in's certificate")
     binary = copilot_language_server()
     if binary is None:
         pytest.skip(f"npm's registry is out of reach: no copilot-language-server {RELEASE}")
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed for the GitHub stand-in's certificate")
     address = urlsplit(tiny_server.url)
     github = GitHubStandIn(tmp_path, (address.hostname or "127.0.0.1", address.port or 80))
     settings = {
